@@ -1,0 +1,311 @@
+//! Configuration, read once from the environment during INIT.
+//!
+//! This module does no I/O and touches no SDK type on purpose: INIT must stay cheap and must
+//! not start anything that could be frozen half-way (a signed request sitting in a frozen
+//! sandbox is exactly how "Signature expired" happens). Everything here is validated up front
+//! so that a typo fails the deployment at start-up with one line naming the variable, instead
+//! of failing the first customer request.
+
+use std::fmt;
+use std::time::Duration;
+
+/// The function's settings. See the README's "Configuration" table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The KMS key used when an event does not name one (`KMS_KEY_ID`).
+    pub key_id: String,
+    /// Total attempts per KMS call, first try included (`KMS_MAX_ATTEMPTS`).
+    pub max_attempts: u32,
+    /// Fixed offset added to the signing clock (`KMS_CLOCK_OFFSET_SECONDS`), the equivalent of
+    /// the JS SDK's `systemClockOffset`. Normally zero; the SDK measures real skew itself.
+    pub clock_offset_seconds: i64,
+    /// CloudWatch namespace of the EMF metrics (`METRICS_NAMESPACE`).
+    pub metrics_namespace: String,
+    /// Time kept back from the invocation deadline for the function to report an error
+    /// (`KMS_DEADLINE_MARGIN_MS`).
+    pub deadline_margin: Duration,
+}
+
+/// A configuration variable that is missing or unusable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub variable: &'static str,
+    /// What is wrong with it, for a person.
+    pub reason: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid configuration: {}: {}",
+            self.variable, self.reason
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Largest clock offset accepted. A day is far beyond any real skew; anything larger is
+/// almost certainly milliseconds typed where seconds were meant.
+const MAX_CLOCK_OFFSET_SECONDS: i64 = 24 * 60 * 60;
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `get`, so tests need not touch the process environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let key_id = match get("KMS_KEY_ID") {
+            Some(v) if !v.trim().is_empty() => v.trim().to_string(),
+            _ => {
+                return Err(ConfigError {
+                    variable: "KMS_KEY_ID",
+                    reason: "is required: a key id, key ARN, alias/NAME or alias ARN".into(),
+                })
+            }
+        };
+        check_key_id(&key_id).map_err(|reason| ConfigError {
+            variable: "KMS_KEY_ID",
+            reason,
+        })?;
+
+        let max_attempts = parse_int(&get, "KMS_MAX_ATTEMPTS", 3, 1, 10)? as u32;
+        let clock_offset_seconds = parse_int(
+            &get,
+            "KMS_CLOCK_OFFSET_SECONDS",
+            0,
+            -MAX_CLOCK_OFFSET_SECONDS,
+            MAX_CLOCK_OFFSET_SECONDS,
+        )?;
+        let margin_ms = parse_int(&get, "KMS_DEADLINE_MARGIN_MS", 500, 0, 60_000)?;
+
+        let metrics_namespace = get("METRICS_NAMESPACE").unwrap_or_else(|| "KmsLambda".into());
+        check_namespace(&metrics_namespace).map_err(|reason| ConfigError {
+            variable: "METRICS_NAMESPACE",
+            reason,
+        })?;
+
+        Ok(Config {
+            key_id,
+            max_attempts,
+            clock_offset_seconds,
+            metrics_namespace,
+            deadline_margin: Duration::from_millis(margin_ms as u64),
+        })
+    }
+}
+
+fn parse_int(
+    get: &impl Fn(&str) -> Option<String>,
+    variable: &'static str,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, ConfigError> {
+    let Some(raw) = get(variable) else {
+        return Ok(default);
+    };
+    let value: i64 = raw.trim().parse().map_err(|_| ConfigError {
+        variable,
+        reason: format!("expected a whole number from {min} to {max}, got {raw:?}"),
+    })?;
+    if !(min..=max).contains(&value) {
+        return Err(ConfigError {
+            variable,
+            reason: format!("must be from {min} to {max}, got {value}"),
+        });
+    }
+    Ok(value)
+}
+
+/// Checks that `id` has one of the four forms KMS accepts for a symmetric key: key id
+/// (a UUID or a multi-Region `mrk-` id), key ARN, `alias/NAME`, or alias ARN.
+///
+/// The check is syntactic only (no I/O): it catches typos and pasted whitespace before KMS
+/// does, with a message that says which form was expected.
+pub fn check_key_id(id: &str) -> Result<(), String> {
+    const FORMS: &str = "expected a key id (UUID or mrk-…), a key ARN, alias/NAME or an alias ARN";
+    if id.is_empty() || id.len() > 2048 {
+        return Err(format!("must be 1 to 2048 characters; {FORMS}"));
+    }
+    if let Some(rest) = id.strip_prefix("arn:") {
+        // arn:PARTITION:kms:REGION:ACCOUNT:key/ID | alias/NAME
+        let parts: Vec<&str> = rest.splitn(5, ':').collect();
+        let ok = matches!(parts.as_slice(), [partition, "kms", region, account, resource]
+            if is_partition(partition)
+                && !region.is_empty()
+                && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && (resource.strip_prefix("key/").is_some_and(is_bare_key_id)
+                    || resource.strip_prefix("alias/").is_some_and(is_alias_name)));
+        return if ok {
+            Ok(())
+        } else {
+            Err(format!("malformed ARN; {FORMS}"))
+        };
+    }
+    if let Some(name) = id.strip_prefix("alias/") {
+        return if is_alias_name(name) {
+            Ok(())
+        } else {
+            Err(format!(
+                "alias names use only letters, digits, '/', '_' and '-' (at most 250); {FORMS}"
+            ))
+        };
+    }
+    if is_bare_key_id(id) {
+        Ok(())
+    } else {
+        Err(format!("not a key id; {FORMS}"))
+    }
+}
+
+fn is_partition(p: &str) -> bool {
+    p == "aws"
+        || p.strip_prefix("aws-").is_some_and(|s| {
+            !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+        })
+}
+
+fn is_alias_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 250
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-'))
+}
+
+fn is_bare_key_id(id: &str) -> bool {
+    if let Some(hex) = id.strip_prefix("mrk-") {
+        return hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit());
+    }
+    let groups: Vec<&str> = id.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// CloudWatch namespaces: 1–255 of letters, digits and `. - _ / # : space`, not `AWS/…`.
+fn check_namespace(ns: &str) -> Result<(), String> {
+    if ns.is_empty() || ns.len() > 255 {
+        return Err("must be 1 to 255 characters".into());
+    }
+    if ns.starts_with("AWS/") {
+        return Err("the AWS/ prefix is reserved for AWS services".into());
+    }
+    if !ns
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || ".-_/#: ".contains(c))
+    {
+        return Err("use only letters, digits and . - _ / # : or space".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const KEY: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn only_the_key_is_required_and_the_rest_has_documented_defaults() {
+        let c = config(&[("KMS_KEY_ID", KEY)]).unwrap();
+        assert_eq!(c.key_id, KEY);
+        assert_eq!(c.max_attempts, 3);
+        assert_eq!(c.clock_offset_seconds, 0);
+        assert_eq!(c.metrics_namespace, "KmsLambda");
+        assert_eq!(c.deadline_margin, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_missing_key_names_the_variable() {
+        let err = config(&[]).unwrap_err();
+        assert_eq!(err.variable, "KMS_KEY_ID");
+        assert!(err
+            .to_string()
+            .starts_with("invalid configuration: KMS_KEY_ID"));
+        assert_eq!(
+            config(&[("KMS_KEY_ID", "  ")]).unwrap_err().variable,
+            "KMS_KEY_ID"
+        );
+    }
+
+    #[test]
+    fn every_key_form_kms_accepts_is_accepted() {
+        for id in [
+            KEY,
+            "mrk-1234abcd12ab34cd56ef1234567890ab",
+            "arn:aws:kms:us-east-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab",
+            "alias/my-app/payments_key",
+            "arn:aws:kms:eu-west-1:111122223333:alias/ExampleAlias",
+        ] {
+            assert_eq!(check_key_id(id), Ok(()), "{id}");
+        }
+    }
+
+    #[test]
+    fn typos_in_key_ids_are_caught_before_kms_sees_them() {
+        for id in [
+            "1234abcd-12ab-34cd-56ef-1234567890a",  // one digit short
+            "1234abcd-12ab-34cd-56ef-1234567890ag", // not hex
+            "alias/",
+            "alias/has space",
+            "my-alias", // alias without the alias/ prefix
+            "arn:aws:kms:us-east-2:11112222333:key/1234abcd-12ab-34cd-56ef-1234567890ab", // 11-digit account
+            "arn:aws:s3:us-east-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws:kms:us-east-2:111122223333:secret/x",
+            "arn:aws:kms:us-east-2:111122223333:key/",
+        ] {
+            assert!(check_key_id(id).is_err(), "{id} should be rejected");
+        }
+    }
+
+    #[test]
+    fn numbers_are_parsed_and_bounded() {
+        let c = config(&[
+            ("KMS_KEY_ID", KEY),
+            ("KMS_MAX_ATTEMPTS", "5"),
+            ("KMS_CLOCK_OFFSET_SECONDS", "-900"),
+            ("KMS_DEADLINE_MARGIN_MS", "250"),
+            ("METRICS_NAMESPACE", "Team/Payments"),
+        ])
+        .unwrap();
+        assert_eq!(c.max_attempts, 5);
+        assert_eq!(c.clock_offset_seconds, -900);
+        assert_eq!(c.deadline_margin, Duration::from_millis(250));
+        assert_eq!(c.metrics_namespace, "Team/Payments");
+
+        for (var, value) in [
+            ("KMS_MAX_ATTEMPTS", "0"),
+            ("KMS_MAX_ATTEMPTS", "three"),
+            ("KMS_MAX_ATTEMPTS", "11"),
+            ("KMS_CLOCK_OFFSET_SECONDS", "900000"),
+            ("KMS_CLOCK_OFFSET_SECONDS", "1.5"),
+            ("KMS_DEADLINE_MARGIN_MS", "-1"),
+            ("METRICS_NAMESPACE", ""),
+            ("METRICS_NAMESPACE", "AWS/Lambda"),
+            ("METRICS_NAMESPACE", "bad{ns}"),
+        ] {
+            let err = config(&[("KMS_KEY_ID", KEY), (var, value)]).unwrap_err();
+            assert_eq!(err.variable, var, "{var}={value}");
+        }
+    }
+}

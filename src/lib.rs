@@ -1,0 +1,37 @@
+//! kms-lambda: a Rust AWS Lambda function that encrypts and decrypts with KMS and never fails
+//! with `InvalidSignatureException: Signature expired`.
+//!
+//! # Layout
+//!
+//! The function is a small pipeline; each stage is one module:
+//!
+//! * [`config`]: settings from the environment, validated during INIT with no I/O.
+//! * [`logging`]: Lambda-compatible log set-up that cannot leak payloads, even at TRACE.
+//! * [`raw_event`]: a runtime layer that turns a non-JSON event into a typed `InvalidRequest`.
+//! * [`event`]: the event contract: validation of requests, shape of responses.
+//! * [`handler`]: one invocation, from event to answer, and its metrics line.
+//! * [`lazy`]: the single-flight cell that builds the KMS client on the first invocation.
+//! * [`kms`]: the seam over KMS (a trait), its SDK implementation and the client builder.
+//! * [`skew`]: the clock-skew-aware retry policy: clock offset, expired-signature retries,
+//!   deadline-bounded timeouts.
+//! * [`metrics`]: SDK interceptors measuring init-to-send latency and signature age, and the
+//!   CloudWatch EMF line they feed.
+//! * [`error`]: the stable `errorType` taxonomy and the one mapping from SDK errors.
+//! * [`amz_date`]: the SigV4 timestamp format, read back from signed requests.
+//!
+//! `main.rs` wires them together: configuration, logging, the runtime loop. Nothing in INIT
+//! talks to the network.
+
+#![warn(missing_docs)]
+
+pub mod amz_date;
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod handler;
+pub mod kms;
+pub mod lazy;
+pub mod logging;
+pub mod metrics;
+pub mod raw_event;
+pub mod skew;

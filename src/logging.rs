@@ -1,0 +1,78 @@
+//! Logging set-up, compatible with Lambda's log controls, and safe at every level.
+//!
+//! - `AWS_LAMBDA_LOG_FORMAT=JSON` selects JSON lines (Lambda's advanced logging controls);
+//!   anything else gives plain text.
+//! - `AWS_LAMBDA_LOG_LEVEL` sets the level (`TRACE` … `FATAL`), default `INFO`;
+//!   `RUST_LOG` directives, when set, refine it per crate.
+//!
+//! Several dependencies log request and response *bodies* at TRACE (the runtime logs the raw
+//! event; the SDK's orchestrator and signer log HTTP requests and responses), which would put
+//! plaintext in CloudWatch. So TRACE is honoured only for this crate and for connection-level
+//! crates that never see a body; everything else stops at DEBUG whatever `RUST_LOG` says.
+
+use tracing::level_filters::LevelFilter;
+use tracing::Metadata;
+use tracing_subscriber::filter::{filter_fn, EnvFilter};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
+
+/// Crates allowed to log at TRACE: ours, and transport crates that log frames, not payloads.
+const TRACE_ALLOWED: &[&str] = &["kms_lambda", "hyper", "hyper_util", "h2", "rustls", "tokio"];
+
+/// Whether an event may be logged at all, whatever the configured level.
+pub fn allowed(meta: &Metadata<'_>) -> bool {
+    *meta.level() != tracing::Level::TRACE
+        || TRACE_ALLOWED
+            .iter()
+            .any(|c| meta.target() == *c || meta.target().starts_with(&format!("{c}::")))
+}
+
+/// Maps Lambda's level names (which include `FATAL`) to a filter.
+pub fn lambda_level(name: Option<&str>) -> LevelFilter {
+    match name.map(|s| s.trim().to_ascii_uppercase()).as_deref() {
+        Some("TRACE") => LevelFilter::TRACE,
+        Some("DEBUG") => LevelFilter::DEBUG,
+        Some("WARN") => LevelFilter::WARN,
+        Some("ERROR") | Some("FATAL") => LevelFilter::ERROR,
+        _ => LevelFilter::INFO,
+    }
+}
+
+/// Installs the global subscriber. Logs go to stdout, like the EMF lines, as Lambda expects.
+pub fn init() {
+    let level = lambda_level(std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref());
+    let filter = EnvFilter::builder()
+        .with_default_directive(level.into())
+        .from_env_lossy();
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stdout)
+        .with_target(true)
+        .without_time();
+    let fmt = if json {
+        fmt.json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .boxed()
+    } else {
+        fmt.boxed()
+    };
+    let _ = tracing_subscriber::registry()
+        .with(fmt.with_filter(filter).with_filter(filter_fn(allowed)))
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lambda_level_names_map_to_filters() {
+        assert_eq!(lambda_level(None), LevelFilter::INFO);
+        assert_eq!(lambda_level(Some("debug")), LevelFilter::DEBUG);
+        assert_eq!(lambda_level(Some("FATAL")), LevelFilter::ERROR);
+        assert_eq!(lambda_level(Some("nonsense")), LevelFilter::INFO);
+    }
+}

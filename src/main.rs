@@ -1,0 +1,45 @@
+//! The INIT story: read configuration, set up logging, start the runtime loop. Nothing here
+//! touches the network: the KMS client is built by the first invocation (see `lazy`), so
+//! nothing signed can sit in a frozen or snapshotted sandbox.
+
+use kms_lambda::config::Config;
+use kms_lambda::handler::App;
+use kms_lambda::kms::SdkClientBuilder;
+use kms_lambda::{logging, raw_event::RawEventGuard};
+use lambda_runtime::{layers::TracingLayer, service_fn, LambdaEvent, Runtime};
+use serde_json::Value;
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    logging::init();
+
+    // Fail the deployment at start-up, with one line naming the variable.
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("kms-lambda: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::debug!(key_id = %config.key_id, max_attempts = config.max_attempts, "configuration loaded");
+
+    let app = App::new(config.clone(), SdkClientBuilder::new(&config));
+    let handler = service_fn(move |event: LambdaEvent<Value>| {
+        let app = app.clone();
+        async move { app.handle(event).await }
+    });
+
+    // `run_concurrent` serves one event at a time on classic Lambda and
+    // AWS_LAMBDA_MAX_CONCURRENCY at once on Lambda Managed Instances.
+    let runtime = Runtime::new(handler)
+        .layer(TracingLayer::new())
+        .layer(RawEventGuard);
+    match runtime.run_concurrent().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("kms-lambda: runtime stopped: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

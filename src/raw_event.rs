@@ -1,0 +1,98 @@
+//! A guard in front of the runtime's own deserialisation, for events that are not JSON.
+//!
+//! Left alone, `lambda_runtime` answers a non-JSON body with an `errorType` naming its own
+//! internal type, and a body that is not UTF-8 makes its trace logging fail in a way that
+//! stops the poll loop. Neither reaches a real Lambda through `Invoke` (which requires JSON),
+//! but a template's failure behaviour should not depend on the caller. This layer replaces
+//! such a body with a JSON string carrying [`MALFORMED_MARKER`] and the parser's position, so
+//! the handler answers `InvalidRequest` like any other bad event. The replacement never
+//! contains bytes of the original body.
+
+use crate::event::MALFORMED_MARKER;
+use lambda_runtime::tower::{Layer, Service};
+use lambda_runtime::LambdaInvocation;
+use std::task::{Context, Poll};
+
+/// Layer installing [`Guard`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawEventGuard;
+
+impl<S> Layer<S> for RawEventGuard {
+    type Service = Guard<S>;
+    fn layer(&self, inner: S) -> Guard<S> {
+        Guard { inner }
+    }
+}
+
+/// The service that checks each raw event before the runtime deserialises it.
+#[derive(Debug, Clone)]
+pub struct Guard<S> {
+    inner: S,
+}
+
+impl<S: Service<LambdaInvocation>> Service<LambdaInvocation> for Guard<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: LambdaInvocation) -> Self::Future {
+        if let Some(reason) = malformed(&req.body) {
+            let marked = serde_json::Value::String(format!("{MALFORMED_MARKER}{reason}"));
+            req.body = serde_json::to_vec(&marked).unwrap_or_default().into();
+        }
+        self.inner.call(req)
+    }
+}
+
+/// Why `body` is not a JSON document, or `None` if it is one.
+pub fn malformed(body: &[u8]) -> Option<String> {
+    if std::str::from_utf8(body).is_err() {
+        return Some("the body is not UTF-8".into());
+    }
+    match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+        Ok(_) => None,
+        // serde_json's syntax messages name a position, never the input's content.
+        Err(e) => Some(format!(
+            "{:?} error at line {} column {}",
+            e.classify(),
+            e.line(),
+            e.column()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_documents_pass_untouched() {
+        for body in [&b"{}"[..], b"[1,2]", b"\"text\"", b"null", b" {\"a\": 1} "] {
+            assert_eq!(malformed(body), None);
+        }
+    }
+
+    #[test]
+    fn broken_json_and_non_utf8_are_described_by_position_only() {
+        assert_eq!(
+            malformed(b"{\"operation\": encrypt}").unwrap(),
+            "Syntax error at line 1 column 15"
+        );
+        assert_eq!(
+            malformed(b"{\"a\":").unwrap(),
+            "Eof error at line 1 column 5"
+        );
+        assert_eq!(malformed(b"").unwrap(), "Eof error at line 1 column 0");
+        assert_eq!(
+            malformed(&[0x7b, 0xff, 0x7d]).unwrap(),
+            "the body is not UTF-8"
+        );
+        assert!(!malformed(b"{\"secret-value\" 1}")
+            .unwrap()
+            .contains("secret"));
+    }
+}

@@ -1,0 +1,256 @@
+//! The clock-skew-aware retry policy: the pieces that keep a signature valid when it reaches KMS.
+//!
+//! A SigV4 signature is accepted for 5 minutes either side of KMS's clock. Three things push a
+//! request outside that window, and each has its own defence here:
+//!
+//! 1. **The host clock is wrong** (or configured with an offset). The SDK's own
+//!    `ServiceClockSkewInterceptor` measures the skew from each response's `Date` header and
+//!    signs later attempts (and later calls on the same client) at `now + skew`; its classifier
+//!    retries a signature error when the measured skew exceeds 4 minutes. We keep it enabled
+//!    and never replace it. [`OffsetClock`] lets an operator add a fixed offset on top, the
+//!    equivalent of the JS SDK's `systemClockOffset`.
+//! 2. **The request was signed, then the sandbox froze** (a request started during INIT, or a
+//!    slow attempt suspended between invocations), and KMS saw it minutes later. When the error
+//!    arrives the clocks agree again, so the measured skew is small and the SDK does not retry.
+//!    [`ExpiredSignatureClassifier`] retries exactly that error — a signature KMS calls
+//!    *expired* or *not yet current* — and the retry is signed afresh.
+//! 3. **The call outlives the invocation.** [`operation_timeout`] bounds every call by the
+//!    invocation's deadline, so a hung KMS becomes a typed error, not a Lambda timeout.
+
+use aws_sdk_kms::config::retry::{ClassifyRetry, RetryAction, RetryConfig};
+use aws_sdk_kms::error::ProvideErrorMetadata;
+use aws_smithy_async::time::TimeSource;
+use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
+use aws_smithy_runtime_api::client::retries::classifiers::RetryClassifierPriority;
+use aws_smithy_types::retry::ErrorKind;
+use std::time::{Duration, SystemTime};
+
+/// A wall clock shifted by a fixed number of seconds, used as the SDK's time source.
+///
+/// The SDK reads the time for signing *and* for its skew measurement from this source, so an
+/// offset here behaves exactly like a host clock that is that far off — which is also how the
+/// tests simulate a wrong clock.
+#[derive(Debug, Clone, Copy)]
+pub struct OffsetClock {
+    offset_seconds: i64,
+}
+
+impl OffsetClock {
+    /// A clock `offset_seconds` ahead of the system clock (behind if negative).
+    pub fn new(offset_seconds: i64) -> Self {
+        OffsetClock { offset_seconds }
+    }
+}
+
+impl TimeSource for OffsetClock {
+    fn now(&self) -> SystemTime {
+        shift(SystemTime::now(), self.offset_seconds)
+    }
+}
+
+/// `t` moved by `seconds` (either direction), saturating rather than panicking.
+pub fn shift(t: SystemTime, seconds: i64) -> SystemTime {
+    let d = Duration::from_secs(seconds.unsigned_abs());
+    if seconds >= 0 {
+        t.checked_add(d).unwrap_or(t)
+    } else {
+        t.checked_sub(d).unwrap_or(t)
+    }
+}
+
+/// Standard retry mode (exponential backoff with jitter, a retry token bucket) with the
+/// configured number of attempts. The expired-signature retries draw on the same budget.
+pub fn retry_config(max_attempts: u32) -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(max_attempts)
+}
+
+/// True when KMS says the signature's timestamp is outside its 5-minute window, as opposed to
+/// a wrong secret or a tampered request (which no retry can fix).
+pub fn is_signature_time_error(code: Option<&str>, message: Option<&str>) -> bool {
+    code == Some("InvalidSignatureException")
+        && message.is_some_and(|m| {
+            m.contains("Signature expired") || m.contains("Signature not yet current")
+        })
+}
+
+/// Retries `InvalidSignatureException: Signature expired / not yet current` regardless of the
+/// measured skew. See the module documentation, case 2.
+///
+/// The classifier needs the modeled error to read its code and message; an operation error is
+/// type-erased, so each KMS operation this template calls is listed here. A new operation must
+/// be added to `error_metadata` or it is not covered (a unit test guards the list).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ExpiredSignatureClassifier;
+
+impl ClassifyRetry for ExpiredSignatureClassifier {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let Some(Err(err)) = ctx.output_or_error() else {
+            return RetryAction::NoActionIndicated;
+        };
+        let Some(op_err) = err.as_operation_error() else {
+            return RetryAction::NoActionIndicated;
+        };
+        match error_metadata(op_err) {
+            Some((code, message)) if is_signature_time_error(code, message) => {
+                tracing::debug!(
+                    "KMS rejected the signature's time; retrying with a fresh signature"
+                );
+                // Not throttling: it draws the normal retry cost and counts toward max attempts.
+                RetryAction::retryable_error(ErrorKind::TransientError)
+            }
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "ExpiredSignature"
+    }
+
+    fn priority(&self) -> RetryClassifierPriority {
+        // After the HTTP status classifier (a 400 says "don't know") so our verdict stands.
+        RetryClassifierPriority::run_after(RetryClassifierPriority::http_status_code_classifier())
+    }
+}
+
+type OpError = aws_smithy_runtime_api::client::interceptors::context::Error;
+
+fn error_metadata(err: &OpError) -> Option<(Option<&str>, Option<&str>)> {
+    use aws_sdk_kms::operation::{
+        decrypt::DecryptError, encrypt::EncryptError, generate_data_key::GenerateDataKeyError,
+        re_encrypt::ReEncryptError,
+    };
+    macro_rules! first_match {
+        ($($ty:ty),+) => {
+            $(if let Some(e) = err.downcast_ref::<$ty>() {
+                return Some((e.code(), e.message()));
+            })+
+        };
+    }
+    first_match!(
+        EncryptError,
+        DecryptError,
+        GenerateDataKeyError,
+        ReEncryptError
+    );
+    None
+}
+
+/// The operation timeout for a KMS call: the time left until `deadline`, minus `margin` so the
+/// function still has time to report the error. `None` when no time is left at all.
+pub fn operation_timeout(
+    deadline: SystemTime,
+    now: SystemTime,
+    margin: Duration,
+) -> Option<Duration> {
+    let left = deadline.duration_since(now).ok()?;
+    left.checked_sub(margin).filter(|d| !d.is_zero())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_kms::operation::encrypt::EncryptError;
+    use aws_sdk_kms::types::error::NotFoundException;
+    use aws_smithy_runtime_api::client::interceptors::context::{Error as CtxError, Input};
+    use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn ctx_with(err: EncryptError) -> InterceptorContext {
+        let mut ctx = InterceptorContext::new(Input::doesnt_matter());
+        ctx.set_output_or_error(Err(OrchestratorError::operation(CtxError::erase(err))));
+        ctx
+    }
+
+    fn unhandled(code: &str, message: &str) -> EncryptError {
+        EncryptError::generic(ErrorMetadata::builder().code(code).message(message).build())
+    }
+
+    #[test]
+    fn signature_expired_after_a_freeze_is_retried() {
+        let msg = "Signature expired: 20240820T230143Z is now earlier than 20240820T230302Z (20240820T230802Z - 5 min.)";
+        let action = ExpiredSignatureClassifier
+            .classify_retry(&ctx_with(unhandled("InvalidSignatureException", msg)));
+        assert!(action.should_retry(), "{action:?}");
+    }
+
+    #[test]
+    fn signature_not_yet_current_is_retried() {
+        let msg = "Signature not yet current: 20240820T231500Z is still later than 20240820T230802Z (20240820T230302Z + 5 min.)";
+        let action = ExpiredSignatureClassifier
+            .classify_retry(&ctx_with(unhandled("InvalidSignatureException", msg)));
+        assert!(action.should_retry());
+    }
+
+    #[test]
+    fn a_signature_mismatch_is_not_retried_because_no_retry_can_fix_it() {
+        let msg = "The request signature we calculated does not match the signature you provided.";
+        let action = ExpiredSignatureClassifier
+            .classify_retry(&ctx_with(unhandled("InvalidSignatureException", msg)));
+        assert_eq!(action, RetryAction::NoActionIndicated);
+    }
+
+    #[test]
+    fn other_kms_errors_are_left_to_the_sdk() {
+        let err = EncryptError::NotFoundException(
+            NotFoundException::builder()
+                .message("Signature expired")
+                .build(),
+        );
+        assert_eq!(
+            ExpiredSignatureClassifier.classify_retry(&ctx_with(err)),
+            RetryAction::NoActionIndicated
+        );
+    }
+
+    #[test]
+    fn every_operation_the_template_calls_is_recognised() {
+        use aws_sdk_kms::operation::{
+            decrypt::DecryptError, generate_data_key::GenerateDataKeyError,
+            re_encrypt::ReEncryptError,
+        };
+        let meta = || {
+            ErrorMetadata::builder()
+                .code("InvalidSignatureException")
+                .message("Signature expired: x")
+                .build()
+        };
+        for err in [
+            CtxError::erase(EncryptError::generic(meta())),
+            CtxError::erase(DecryptError::generic(meta())),
+            CtxError::erase(GenerateDataKeyError::generic(meta())),
+            CtxError::erase(ReEncryptError::generic(meta())),
+        ] {
+            let (code, message) = error_metadata(&err).expect("operation listed");
+            assert!(is_signature_time_error(code, message));
+        }
+    }
+
+    #[test]
+    fn the_deadline_leaves_the_margin_to_report_an_error() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let margin = Duration::from_millis(500);
+        assert_eq!(
+            operation_timeout(now + Duration::from_secs(3), now, margin),
+            Some(Duration::from_millis(2_500))
+        );
+        assert_eq!(
+            operation_timeout(now + Duration::from_millis(400), now, margin),
+            None
+        );
+        assert_eq!(
+            operation_timeout(now - Duration::from_secs(1), now, margin),
+            None
+        );
+    }
+
+    #[test]
+    fn the_offset_clock_is_ahead_or_behind_by_the_offset() {
+        let behind = OffsetClock::new(-900).now();
+        let ahead = OffsetClock::new(900).now(); // read second, so never less than 1800 s apart
+        let diff = ahead.duration_since(behind).unwrap();
+        assert!(
+            diff >= Duration::from_secs(1800) && diff < Duration::from_secs(1801),
+            "{diff:?}"
+        );
+    }
+}

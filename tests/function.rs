@@ -1,0 +1,457 @@
+//! The real `kms-lambda` binary under a Runtime API emulator, against a real local KMS.
+//! Each test is a scenario; names say what is shown.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::time::Duration;
+use support::{b64, Canned, Harness, Outcome};
+
+fn encrypt(plaintext: &[u8], context: Value) -> Value {
+    json!({"operation": "encrypt", "plaintext": b64(plaintext), "encryptionContext": context})
+}
+
+fn decrypt(ciphertext: &Value, context: Value) -> Value {
+    json!({"operation": "decrypt", "ciphertext": ciphertext, "encryptionContext": context})
+}
+
+#[tokio::test]
+async fn encrypt_then_decrypt_round_trips_with_the_encryption_context() {
+    let h = Harness::start(&[]).await;
+    let ctx = json!({"tenant": "acme", "purpose": "test"});
+    let enc = h
+        .emulator
+        .invoke(&encrypt(b"attack at dawn", ctx.clone()))
+        .await
+        .ok();
+    assert_eq!(
+        enc["keyId"], h.key.arn,
+        "encrypt reports the key ARN behind the alias"
+    );
+    assert_ne!(enc["ciphertext"], b64(b"attack at dawn"));
+
+    let dec = h
+        .emulator
+        .invoke(&decrypt(&enc["ciphertext"], ctx))
+        .await
+        .ok();
+    assert_eq!(dec["plaintext"], b64(b"attack at dawn"));
+    assert_eq!(dec["keyId"], h.key.arn);
+    assert_eq!(
+        h.proxy.targets(),
+        ["TrentService.Encrypt", "TrentService.Decrypt"]
+    );
+}
+
+#[tokio::test]
+async fn decrypt_with_a_different_encryption_context_is_rejected() {
+    let h = Harness::start(&[]).await;
+    let enc = h
+        .emulator
+        .invoke(&encrypt(b"payload", json!({"tenant": "acme"})))
+        .await
+        .ok();
+    for wrong in [
+        json!({"tenant": "evil"}),
+        json!({}),
+        json!({"tenant": "acme", "extra": "x"}),
+    ] {
+        let out = h
+            .emulator
+            .invoke(&decrypt(&enc["ciphertext"], wrong.clone()))
+            .await;
+        assert_eq!(out.error_type(), "InvalidCiphertext", "context {wrong}");
+    }
+    let ok = h
+        .emulator
+        .invoke(&decrypt(&enc["ciphertext"], json!({"tenant": "acme"})))
+        .await
+        .ok();
+    assert_eq!(ok["plaintext"], b64(b"payload"));
+}
+
+#[tokio::test]
+async fn nothing_reaches_kms_before_the_first_event_even_seconds_after_init() {
+    let h = Harness::start(&[]).await;
+    h.ready().await;
+    // Proactive initialisation: INIT done, the first event comes later.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        h.proxy.requests(),
+        0,
+        "the function talked to KMS during INIT or while idle"
+    );
+    assert!(!h
+        .function
+        .output()
+        .iter()
+        .any(|l| l.contains("built the KMS client")));
+
+    h.emulator
+        .invoke(&encrypt(b"late first event", json!({})))
+        .await
+        .ok();
+    assert_eq!(h.proxy.requests(), 1);
+    let emf = h.function.emf_wait(1).await;
+    assert_eq!(emf[0]["ColdStart"], 1);
+    assert!(
+        emf[0]["ClientInitMs"].is_number(),
+        "the first invoke built the client: {}",
+        emf[0]
+    );
+}
+
+#[tokio::test]
+async fn eight_concurrent_first_events_build_the_client_exactly_once() {
+    let h = Harness::start(&[("AWS_LAMBDA_MAX_CONCURRENCY", "8")]).await;
+    // All eight workers are polling before any event arrives, so the events really overlap.
+    h.emulator.wait_for_polls(8, Duration::from_secs(30)).await;
+    let pending: Vec<_> = (0..8u8)
+        .map(|i| {
+            h.emulator.submit(
+                serde_json::to_vec(&encrypt(&[i; 32], json!({"n": i.to_string()}))).unwrap(),
+                Duration::from_secs(10),
+            )
+        })
+        .collect();
+    for rx in pending {
+        let out = tokio::time::timeout(Duration::from_secs(30), rx)
+            .await
+            .unwrap()
+            .unwrap();
+        out.ok();
+    }
+    let emf = h.function.emf_wait(8).await;
+    let builds = emf
+        .iter()
+        .filter(|l| l.get("ClientInitMs").is_some())
+        .count();
+    let cold = emf.iter().filter(|l| l["ColdStart"] == 1).count();
+    assert_eq!(
+        builds, 1,
+        "exactly one invocation built the client: {emf:#?}"
+    );
+    assert_eq!(cold, 1, "exactly one invocation is the cold start");
+    let logged = h
+        .function
+        .output()
+        .iter()
+        .filter(|l| l.contains("built the KMS client"))
+        .count();
+    assert_eq!(logged, 1);
+    assert_eq!(h.proxy.requests(), 8);
+}
+
+#[tokio::test]
+async fn every_invocation_writes_one_consistent_emf_line() {
+    let h = Harness::start(&[("METRICS_NAMESPACE", "KmsLambdaTest")]).await;
+    h.emulator.invoke(&encrypt(b"one", json!({}))).await.ok();
+    h.emulator.invoke(&encrypt(b"two", json!({}))).await.ok();
+    let bad = h.emulator.invoke(&json!({"operation": "encrypt"})).await;
+    assert_eq!(bad.error_type(), "InvalidRequest");
+    let emf = h.function.emf_wait(3).await;
+    assert_eq!(emf.len(), 3);
+
+    for (i, line) in emf.iter().enumerate() {
+        assert_eq!(line["requestId"], format!("req-{i:04}"));
+        assert_eq!(line["FunctionName"], "kms-lambda-test");
+        let cw = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(cw["Namespace"], "KmsLambdaTest");
+        assert_eq!(cw["Dimensions"], json!([["FunctionName"]]));
+        for def in cw["Metrics"].as_array().unwrap() {
+            let name = def["Name"].as_str().unwrap();
+            assert!(
+                line[name].is_number(),
+                "declared metric {name} missing in {line}"
+            );
+        }
+    }
+    let (cold, warm, failed) = (&emf[0], &emf[1], &emf[2]);
+    assert_eq!(cold["ColdStart"], 1);
+    assert_eq!(warm["ColdStart"], 0);
+    assert_eq!(failed["ColdStart"], 0);
+    // The cold invoke's InitToSend includes the client build; the warm one has no build.
+    let f = |v: &Value, k: &str| {
+        v[k].as_f64()
+            .unwrap_or_else(|| panic!("{k} missing in {v}"))
+    };
+    assert!(f(cold, "InitToSendMs") >= f(cold, "ClientInitMs"), "{cold}");
+    assert!(warm.get("ClientInitMs").is_none());
+    for line in [cold, warm] {
+        assert_eq!(line["KmsAttempts"], 1);
+        assert_eq!(line["ErrorType"], "None");
+        assert_eq!(line["Operation"], "encrypt");
+        assert!(f(line, "SignatureAgeMs") >= 0.0);
+        assert!(f(line, "KmsRoundTripMs") > 0.0);
+        assert!(
+            f(line, "ClockSkewMs").abs() <= 2000.0,
+            "local clocks agree: {line}"
+        );
+    }
+    // A rejected event never reached KMS, so it reports no KMS metrics.
+    assert_eq!(failed["ErrorType"], "InvalidRequest");
+    assert!(failed.get("KmsAttempts").is_none() && failed.get("InitToSendMs").is_none());
+}
+
+#[tokio::test]
+async fn the_sdk_learns_the_skew_of_a_wrong_clock_and_signs_with_it_on_the_next_call() {
+    // The host clock is 15 minutes fast. The first call is signed with it (the local KMS does
+    // not check time); its response's Date teaches the client the skew; the next call is
+    // signed 15 minutes back. This is the SDK's own correction, which the template keeps on.
+    let h = Harness::start(&[("KMS_CLOCK_OFFSET_SECONDS", "900")]).await;
+    h.emulator.invoke(&encrypt(b"first", json!({}))).await.ok();
+    h.emulator.invoke(&encrypt(b"second", json!({}))).await.ok();
+    let emf = h.function.emf_wait(2).await;
+    let skew = |i: usize| emf[i]["ClockSkewMs"].as_i64().unwrap();
+    assert!(skew(0).abs() <= 2000, "nothing learned yet: {}", emf[0]);
+    assert!(
+        (skew(1) + 900_000).abs() <= 3000,
+        "learned about -15 min: {}",
+        emf[1]
+    );
+
+    // The contrast: with the operator switch, the SDK keeps signing with the wrong clock.
+    let off = Harness::start(&[
+        ("KMS_CLOCK_OFFSET_SECONDS", "900"),
+        ("AWS_DISABLE_CLOCK_SKEW_CORRECTION", "true"),
+    ])
+    .await;
+    off.emulator
+        .invoke(&encrypt(b"first", json!({})))
+        .await
+        .ok();
+    off.emulator
+        .invoke(&encrypt(b"second", json!({})))
+        .await
+        .ok();
+    let emf = off.function.emf_wait(2).await;
+    assert!(
+        emf[1]["ClockSkewMs"].as_i64().unwrap().abs() <= 2000,
+        "{}",
+        emf[1]
+    );
+}
+
+#[tokio::test]
+async fn signature_expired_after_a_freeze_is_retried_with_a_fresh_signature() {
+    // KMS answers the first attempt as it does for a request that sat in a frozen sandbox.
+    // The measured skew is ~0, so the SDK alone would give up; the template's classifier retries.
+    let h = Harness::start(&[]).await;
+    h.proxy.fail_next([Canned::aws_error(
+        400,
+        "InvalidSignatureException",
+        "Signature expired: 20240820T230143Z is now earlier than 20240820T230302Z (20240820T230802Z - 5 min.)",
+    )]);
+    let out = h
+        .emulator
+        .invoke(&encrypt(b"after thaw", json!({})))
+        .await
+        .ok();
+    assert_eq!(out["keyId"], h.key.arn);
+    let emf = h.function.emf_wait(1).await;
+    assert_eq!(emf[0]["KmsAttempts"], 2, "one retry: {}", emf[0]);
+
+    // A signature that does not match is not a timing problem: no retry can fix it.
+    h.proxy.fail_next([Canned::aws_error(
+        400,
+        "InvalidSignatureException",
+        "The request signature we calculated does not match the signature you provided.",
+    )]);
+    let out = h.emulator.invoke(&encrypt(b"tampered", json!({}))).await;
+    assert_eq!(out.error_type(), "KmsAuthFailed");
+    let emf = h.function.emf_wait(2).await;
+    assert_eq!(emf[1]["KmsAttempts"], 1);
+}
+
+#[tokio::test]
+async fn throttling_within_the_retry_budget_succeeds_and_beyond_it_is_typed() {
+    let h = Harness::start(&[("KMS_MAX_ATTEMPTS", "3")]).await;
+    let throttle = || Canned::aws_error(400, "ThrottlingException", "Rate exceeded");
+    h.proxy.fail_next([throttle(), throttle()]);
+    h.emulator.invoke(&encrypt(b"x", json!({}))).await.ok();
+    assert_eq!(h.function.emf_wait(1).await[0]["KmsAttempts"], 3);
+
+    h.proxy.fail_next([throttle(), throttle(), throttle()]);
+    let out = h.emulator.invoke(&encrypt(b"x", json!({}))).await;
+    assert_eq!(out.error_type(), "KmsThrottled");
+}
+
+#[tokio::test]
+async fn a_hung_kms_is_a_typed_error_before_the_invocation_deadline() {
+    let h = Harness::start(&[("KMS_DEADLINE_MARGIN_MS", "500")]).await;
+    h.ready().await;
+    h.proxy.hang(Some(Duration::from_secs(60)));
+    let started = std::time::Instant::now();
+    let body = serde_json::to_vec(&encrypt(b"x", json!({}))).unwrap();
+    let out = h.emulator.invoke_raw(body, Duration::from_secs(3)).await;
+    let took = started.elapsed();
+    assert_eq!(out.error_type(), "DeadlineExceeded", "{out:?}");
+    assert!(
+        took < Duration::from_secs(3),
+        "answered after the deadline: {took:?}"
+    );
+}
+
+/// The expected `errorType` of each sample mistake in `events/mistakes/`.
+const MISTAKES: &[(&str, &str)] = &[
+    ("bad-key-id.json", "InvalidRequest"),
+    ("context-value-not-string.json", "InvalidRequest"),
+    ("decrypt-garbage-ciphertext.json", "InvalidCiphertext"),
+    ("empty-plaintext.json", "InvalidRequest"),
+    ("invalid-base64.json", "InvalidRequest"),
+    ("malformed-json.json", "InvalidRequest"),
+    ("missing-operation.json", "InvalidRequest"),
+    ("plaintext-too-large.json", "PayloadTooLarge"),
+    ("unknown-field.json", "InvalidRequest"),
+    ("unknown-key.json", "KmsKeyNotFound"),
+    ("unknown-operation.json", "InvalidRequest"),
+];
+
+#[tokio::test]
+async fn each_sample_mistake_gets_its_typed_error_and_the_function_keeps_serving() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events/mistakes");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    let listed: Vec<&str> = MISTAKES.iter().map(|(f, _)| *f).collect();
+    assert_eq!(
+        files, listed,
+        "every file in events/mistakes has an expected errorType here"
+    );
+
+    let h = Harness::start(&[]).await;
+    for (file, expected) in MISTAKES {
+        let body = std::fs::read(dir.join(file)).unwrap();
+        let out = h.emulator.invoke_raw(body, Duration::from_secs(10)).await;
+        let Outcome::Err {
+            error_type,
+            message,
+        } = &out
+        else {
+            panic!("{file}: expected an error, got {out:?}")
+        };
+        assert_eq!(error_type, expected, "{file}: {message}");
+        assert!(
+            !message.is_empty() && !message.contains('\n'),
+            "{file}: {message:?}"
+        );
+    }
+    // Not even UTF-8: still a typed error, and the poll loop survives it.
+    let out = h
+        .emulator
+        .invoke_raw(vec![0x7b, 0xff, 0xfe, 0x7d], Duration::from_secs(10))
+        .await;
+    assert_eq!(out.error_type(), "InvalidRequest");
+
+    let out = h
+        .emulator
+        .invoke(&encrypt(b"still serving", json!({})))
+        .await
+        .ok();
+    assert_eq!(out["keyId"], h.key.arn);
+    assert!(
+        !h.function.output().iter().any(|l| l.contains("panicked")),
+        "{:#?}",
+        h.function.output()
+    );
+}
+
+#[tokio::test]
+async fn invalid_configuration_fails_start_up_with_one_line_naming_the_variable() {
+    for (env, variable) in [
+        (vec![("KMS_KEY_ID", "")], "KMS_KEY_ID"),
+        (
+            vec![("KMS_KEY_ID", "alias/ok"), ("KMS_MAX_ATTEMPTS", "lots")],
+            "KMS_MAX_ATTEMPTS",
+        ),
+        (
+            vec![
+                ("KMS_KEY_ID", "alias/ok"),
+                ("KMS_CLOCK_OFFSET_SECONDS", "15m"),
+            ],
+            "KMS_CLOCK_OFFSET_SECONDS",
+        ),
+    ] {
+        let emulator = support::Emulator::start().await;
+        let vars: Vec<(&str, String)> = env.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        let mut f = support::Function::spawn(&emulator, &vars);
+        let status = f.wait_exit(Duration::from_secs(20)).await;
+        assert!(!status.success());
+        let out = f.output();
+        assert_eq!(out.len(), 1, "{out:#?}");
+        assert!(
+            out[0].contains(&format!("invalid configuration: {variable}:")),
+            "{out:?}"
+        );
+        assert_eq!(
+            emulator.polls(),
+            0,
+            "a misconfigured function never polls for events"
+        );
+    }
+}
+
+#[tokio::test]
+async fn plaintext_never_reaches_the_logs_even_at_trace_level() {
+    // A unique marker, encrypted and decrypted at TRACE with JSON logs, plus error paths.
+    let marker = format!("CANARY-{}-{}", std::process::id(), line!());
+    let h = Harness::start(&[("RUST_LOG", "trace"), ("AWS_LAMBDA_LOG_FORMAT", "JSON")]).await;
+    let payload = format!("the secret is {marker}");
+    let enc = h
+        .emulator
+        .invoke(&encrypt(payload.as_bytes(), json!({})))
+        .await
+        .ok();
+    let dec = h
+        .emulator
+        .invoke(&decrypt(&enc["ciphertext"], json!({})))
+        .await
+        .ok();
+    assert_eq!(dec["plaintext"], b64(payload.as_bytes()));
+    // Error paths: wrong context (KMS error), and the marker as invalid base64 and as a number.
+    h.emulator
+        .invoke(&decrypt(&enc["ciphertext"], json!({"k": "v"})))
+        .await
+        .error_type();
+    h.emulator
+        .invoke(&json!({"operation": "encrypt", "plaintext": marker}))
+        .await
+        .error_type();
+    h.emulator
+        .invoke(
+            &json!({"operation": "encrypt", "plaintext": b64(payload.as_bytes()), "junk": marker}),
+        )
+        .await
+        .error_type();
+    h.proxy
+        .fail_next([Canned::aws_error(500, "KMSInternalException", "boom")]);
+    h.emulator
+        .invoke(&encrypt(payload.as_bytes(), json!({})))
+        .await
+        .ok();
+    h.function.emf_wait(6).await;
+
+    let output = h.function.output().join("\n");
+    assert!(
+        output.len() > 10_000,
+        "TRACE logging was really on ({} bytes)",
+        output.len()
+    );
+    let b64_forms = [b64(payload.as_bytes()), b64(marker.as_bytes())];
+    assert!(!output.contains(&marker), "the marker leaked into the logs");
+    for form in &b64_forms {
+        // Any 12-character window of the base64 form would be a leak too.
+        let window = &form[4..16];
+        assert!(
+            !output.contains(window),
+            "base64 of the payload leaked into the logs"
+        );
+    }
+    let ciphertext = enc["ciphertext"].as_str().unwrap();
+    assert!(
+        !output.contains(&ciphertext[8..40]),
+        "the ciphertext leaked into the logs"
+    );
+}

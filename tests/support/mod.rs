@@ -1,0 +1,160 @@
+//! Test support: a real local KMS (moto's server mode), a counting/fault-injecting proxy in
+//! front of it, and a Lambda Runtime API emulator running the real `kms-lambda` binary.
+//!
+//! The local KMS: if `KMS_LAMBDA_TEST_KMS_URL` is set (the Makefile starts one moto for the
+//! whole run), it is used; otherwise this test binary starts its own
+//! `.venv/bin/moto_server` (override with `MOTO_SERVER`), which a watchdog stops when the
+//! test process exits.
+
+#![allow(dead_code)]
+
+pub mod emulator;
+pub mod proxy;
+
+use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+pub use emulator::{Emulator, Function, Outcome};
+pub use proxy::{Canned, Proxy};
+
+/// The base URL of the local KMS, starting it on first use.
+pub fn kms_url() -> String {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        if let Ok(url) = std::env::var("KMS_LAMBDA_TEST_KMS_URL") {
+            return url;
+        }
+        start_moto()
+    })
+    .clone()
+}
+
+fn start_moto() -> String {
+    let manifest = env!("CARGO_MANIFEST_DIR");
+    let server = std::env::var("MOTO_SERVER")
+        .unwrap_or_else(|_| format!("{manifest}/.venv/bin/moto_server"));
+    assert!(
+        std::path::Path::new(&server).exists(),
+        "{server} not found: run `make venv` (or `make test`), or set KMS_LAMBDA_TEST_KMS_URL"
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // The watchdog shell kills moto once this test process is gone.
+    let script = format!(
+        "\"{server}\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+         while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; kill $m",
+        pid = std::process::id()
+    );
+    // Not waited for on purpose: the watchdog must outlive every test in this process.
+    #[allow(clippy::zombie_processes)]
+    std::process::Command::new("sh")
+        .args(["-c", &script])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("start moto_server");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "moto_server did not start on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    format!("http://127.0.0.1:{port}")
+}
+
+/// A plain SDK client for the local KMS (test set-up only).
+pub fn admin_client(url: &str) -> aws_sdk_kms::Client {
+    let conf = aws_sdk_kms::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .endpoint_url(url)
+        .build();
+    aws_sdk_kms::Client::from_conf(conf)
+}
+
+/// A fresh symmetric key and an alias for it.
+pub struct TestKey {
+    pub key_id: String,
+    pub arn: String,
+    pub alias: String,
+}
+
+/// Creates a key and `alias/kms-lambda-test-<n>` in the local KMS.
+pub async fn create_key(url: &str) -> TestKey {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let kms = admin_client(url);
+    let meta = kms
+        .create_key()
+        .description("kms-lambda test key")
+        .send()
+        .await
+        .expect("CreateKey")
+        .key_metadata
+        .unwrap();
+    let alias = format!(
+        "alias/kms-lambda-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    );
+    kms.create_alias()
+        .alias_name(&alias)
+        .target_key_id(meta.key_id())
+        .send()
+        .await
+        .expect("CreateAlias");
+    TestKey {
+        key_id: meta.key_id().to_string(),
+        arn: meta.arn().unwrap_or_default().to_string(),
+        alias,
+    }
+}
+
+/// One function under test: emulator, proxy to the local KMS, a key, and the running binary.
+pub struct Harness {
+    pub emulator: Emulator,
+    pub proxy: Proxy,
+    pub key: TestKey,
+    pub function: Function,
+}
+
+impl Harness {
+    /// Starts everything; the function uses the key's alias as `KMS_KEY_ID`, plus `env`.
+    pub async fn start(env: &[(&str, &str)]) -> Self {
+        let url = kms_url();
+        let key = create_key(&url).await;
+        let proxy = Proxy::start(&url).await;
+        let emulator = Emulator::start().await;
+        let mut vars: Vec<(&str, String)> = vec![
+            ("KMS_KEY_ID", key.alias.clone()),
+            ("AWS_ENDPOINT_URL_KMS", proxy.url()),
+        ];
+        vars.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
+        let function = Function::spawn(&emulator, &vars);
+        Harness {
+            emulator,
+            proxy,
+            key,
+            function,
+        }
+    }
+
+    /// Waits for the function to finish INIT (its first `/next` poll).
+    pub async fn ready(&self) {
+        self.emulator
+            .wait_for_polls(1, Duration::from_secs(30))
+            .await;
+    }
+}
+
+/// Standard base64.
+pub fn b64(data: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(data)
+}

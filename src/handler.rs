@@ -6,7 +6,7 @@ use crate::event::{self, DecryptResponse, EncryptResponse, Request};
 use crate::kms::{CallOptions, Kms};
 use crate::lazy::{BuildClient, LazyClient};
 use crate::metrics::{emf_line, EmfContext, Recorder};
-use crate::skew::operation_timeout;
+use crate::skew::{invocation_deadline, operation_timeout};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use lambda_runtime::LambdaEvent;
@@ -54,7 +54,10 @@ where
         drop(payload);
         let operation = request.as_ref().ok().map(Request::operation);
         let result = match request {
-            Ok(request) => self.execute(request, ctx.deadline(), &recorder).await,
+            Ok(request) => {
+                let deadline = invocation_deadline(ctx.deadline, SystemTime::now());
+                self.execute(request, deadline, &recorder).await
+            }
             Err(e) => Err(e),
         };
 

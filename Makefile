@@ -1,0 +1,57 @@
+# kms-lambda developer workflow. Two commands matter on a fresh machine:
+#   make invoke   run the function locally on the sample events (local KMS included)
+#   make test     everything CI runs
+# Tools (moto, cargo-lambda, cfn-lint, SAM CLI) go into a project-local virtualenv, .venv.
+
+SHELL := /bin/bash
+VENV := .venv
+PYTHON ?= python3
+# The virtualenv first: cargo-lambda finds zig through `python3 -m ziglang`.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: help venv invoke test lint unit-and-integration scaffold-check build scaffold clean
+
+help:
+	@echo "make invoke    run the function locally on events/ against a local KMS (no AWS account)"
+	@echo "make test      fmt, clippy, unit + integration tests, template lint, scaffold check"
+	@echo "make build     cross-compile for arm64 Lambda (target/lambda/kms-lambda/bootstrap)"
+	@echo "make scaffold NAME=my-function DEST=../my-function   copy this template as a new function"
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: tools/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --quiet -r tools/requirements.txt
+	touch $@
+
+invoke: venv
+	scripts/run-local.sh
+
+test: venv lint unit-and-integration scaffold-check
+	@echo "make test: all checks passed"
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets --locked -- -D warnings
+	cfn-lint template.yaml
+	sam validate --lint --template template.yaml --region us-east-1
+
+# Unit tests and the integration tests (real binary, Runtime API emulator, local KMS).
+unit-and-integration: venv
+	cargo test --all-targets --locked
+
+scaffold-check:
+	scripts/test-scaffold.sh
+
+build: venv
+	cargo lambda build --release --arm64 --bin kms-lambda
+	@ls -l target/lambda/kms-lambda/bootstrap
+
+scaffold:
+	@test -n "$(NAME)" -a -n "$(DEST)" || { echo "usage: make scaffold NAME=my-function DEST=../my-function" >&2; exit 2; }
+	$(PYTHON) scripts/scaffold.py "$(NAME)" "$(DEST)"
+
+clean:
+	rm -rf target .local

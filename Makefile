@@ -32,11 +32,14 @@ invoke: venv
 test: venv lint unit-and-integration scaffold-check
 	@echo "make test: all checks passed"
 
-lint:
+lint: venv
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --locked -- -D warnings
 	cfn-lint template.yaml
 	sam validate --lint --template template.yaml --region us-east-1
+	actionlint .github/workflows/ci.yml
+	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
+	check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 
 # Unit tests and the integration tests (real binary, Runtime API emulator, local KMS).
 unit-and-integration: venv

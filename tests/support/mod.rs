@@ -6,7 +6,7 @@
 //! `.venv/bin/moto_server` (override with `MOTO_SERVER`), which a watchdog stops when the
 //! test process exits.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod emulator;
 pub mod proxy;

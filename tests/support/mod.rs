@@ -15,8 +15,39 @@ use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 pub use emulator::{Emulator, Function, Outcome};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::{Request, Response};
 pub use proxy::{Canned, Proxy};
+use std::convert::Infallible;
+use std::future::Future;
+
+/// Serves HTTP/1.1 on `listener` with `handler`, one task per connection, until the runtime ends.
+/// Shared by the Runtime API emulator and the KMS proxy.
+pub fn serve<F, Fut>(listener: tokio::net::TcpListener, handler: F)
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(
+                        hyper_util::rt::TokioIo::new(stream),
+                        hyper::service::service_fn(handler),
+                    )
+                    .await;
+            });
+        }
+    });
+}
 
 /// The base URL of the local KMS, starting it on first use.
 pub fn kms_url() -> String {

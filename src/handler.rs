@@ -148,10 +148,11 @@ where
     }
 }
 
-/// EMF lines go to stdout, one `write_all` per line so concurrent invocations never interleave.
+/// EMF lines go to stdout. The lock is held for the whole line, so lines from concurrent
+/// invocations (and log lines, which take the same lock) never interleave.
 fn emit(line: &str) {
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(format!("{line}\n").as_bytes());
+    let _ = writeln!(out, "{line}");
     let _ = out.flush();
 }
 

@@ -3,7 +3,7 @@
 //! concurrently (for `AWS_LAMBDA_MAX_CONCURRENCY`).
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use serde_json::Value;
@@ -161,12 +161,7 @@ fn reply(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
 
 async fn route(s: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_string();
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = super::body_bytes(req.into_body()).await;
     let parts: Vec<&str> = path
         .trim_start_matches("/2018-06-01/runtime/")
         .split('/')

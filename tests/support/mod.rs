@@ -49,6 +49,15 @@ where
     });
 }
 
+/// The whole body of a request or response; empty if the peer went away mid-body.
+pub async fn body_bytes<B: hyper::body::Body>(body: B) -> Bytes {
+    use http_body_util::BodyExt;
+    body.collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default()
+}
+
 /// The base URL of the local KMS, starting it on first use.
 pub fn kms_url() -> String {
     static URL: OnceLock<String> = OnceLock::new();

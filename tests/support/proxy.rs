@@ -2,7 +2,7 @@
 //! faults: a canned error response for the next requests, or a hang.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::Client;
@@ -116,8 +116,7 @@ async fn forward(
         (f.canned.pop_front(), f.hang)
     };
     if let Some(c) = canned {
-        let body = req.into_body().collect().await;
-        drop(body);
+        super::body_bytes(req.into_body()).await;
         return Ok(Response::builder()
             .status(c.status)
             .header("content-type", "application/x-amz-json-1.1")
@@ -129,11 +128,7 @@ async fn forward(
         tokio::time::sleep(d).await;
     }
     let (parts, body) = req.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = super::body_bytes(body).await;
     let uri = format!(
         "{}{}",
         s.upstream,
@@ -157,11 +152,7 @@ async fn forward(
         }
     };
     let (parts, body) = resp.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
+    let body = super::body_bytes(body).await;
     Ok(Response::from_parts(parts, Full::new(body)))
 }
 

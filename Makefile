@@ -10,11 +10,12 @@ PYTHON ?= python3
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv invoke test lint unit-and-integration scaffold-check build scaffold clean
+.PHONY: help venv invoke test lint unit-and-integration scaffold-check build scaffold bench clean
 
 help:
 	@echo "make invoke    run the function locally on events/ against a local KMS (no AWS account)"
 	@echo "make test      fmt, clippy, unit + integration tests, template lint, scaffold check"
+	@echo "make bench     benchmarks (envelope throughput); results in bench/results/"
 	@echo "make build     cross-compile for arm64 Lambda (target/lambda/kms-lambda/bootstrap)"
 	@echo "make scaffold NAME=my-function DEST=../my-function   copy this template as a new function"
 
@@ -51,6 +52,10 @@ scaffold-check:
 build: venv
 	cargo lambda build --release --arm64 --bin kms-lambda
 	@ls -l target/lambda/kms-lambda/bootstrap
+
+# Benchmarks (never part of `make test`): envelope throughput at 1 MiB vs raw AES-256-GCM.
+bench:
+	cargo bench --bench envelope
 
 scaffold:
 	@test -n "$(NAME)" -a -n "$(DEST)" || { echo "usage: make scaffold NAME=my-function DEST=../my-function" >&2; exit 2; }

@@ -82,6 +82,26 @@ sys.exit(0 if ok else 1)
 PY
 
 echo
+echo "==> envelope mode: events/encrypt-large.json (64 KiB) -> decrypt"
+enc=$(invoke --data-file events/encrypt-large.json) || { echo "$enc"; exit 1; }
+python3 - "$enc" <<'PY' >.local/decrypt-large.json
+import json, sys
+enc = json.loads(sys.argv[1])
+event = json.load(open("events/encrypt-large.json"))
+print(json.dumps({"operation": "decrypt", "ciphertext": enc["ciphertext"],
+                  "encryptionContext": event["encryptionContext"]}))
+sys.stderr.write(f"encrypt: mode={enc['mode']}, envelope of {len(enc['ciphertext'])} base64 chars, keyId={enc['keyId']}\n")
+PY
+dec=$(invoke --data-file .local/decrypt-large.json) || { echo "$dec"; exit 1; }
+python3 - "$dec" <<'PY' || failures=$((failures + 1))
+import json, sys
+dec = json.loads(sys.argv[1])
+ok = dec["plaintext"] == json.load(open("events/encrypt-large.json"))["plaintext"]
+print(f"decrypt: mode={dec['mode']}, 64 KiB round trip", "OK" if ok else "MISMATCH")
+sys.exit(0 if ok else 1)
+PY
+
+echo
 echo "==> events/encrypt-with-key-id.json"
 invoke --data-file events/encrypt-with-key-id.json || failures=$((failures + 1))
 

@@ -6,6 +6,7 @@
 //! so that a typo fails the deployment at start-up with one line naming the variable, instead
 //! of failing the first customer request.
 
+use crate::datakey::CacheLimits;
 use std::fmt;
 use std::time::Duration;
 
@@ -24,6 +25,9 @@ pub struct Config {
     /// Time kept back from the invocation deadline for the function to report an error
     /// (`KMS_DEADLINE_MARGIN_MS`).
     pub deadline_margin: Duration,
+    /// Data-key caching for envelopes (`DATA_KEY_CACHE_MAX_AGE_SECONDS` and
+    /// `DATA_KEY_CACHE_MAX_MESSAGES`, both required to enable it); `None` when off.
+    pub data_key_cache: Option<CacheLimits>,
 }
 
 /// A configuration variable that is missing or unusable.
@@ -83,6 +87,34 @@ impl Config {
         )?;
         let margin_ms = parse_int(&get, "KMS_DEADLINE_MARGIN_MS", 500, 0, 60_000)?;
 
+        let cache_age = parse_int(
+            &get,
+            "DATA_KEY_CACHE_MAX_AGE_SECONDS",
+            0,
+            0,
+            MAX_CLOCK_OFFSET_SECONDS,
+        )?;
+        let cache_messages = parse_int(&get, "DATA_KEY_CACHE_MAX_MESSAGES", 0, 0, u32::MAX as i64)?;
+        let data_key_cache = match (cache_age, cache_messages) {
+            (0, 0) => None,
+            (0, _) => {
+                return Err(ConfigError {
+                    variable: "DATA_KEY_CACHE_MAX_AGE_SECONDS",
+                    reason: "must be set (1 or more) when DATA_KEY_CACHE_MAX_MESSAGES is, to bound how long a data key is reused".into(),
+                })
+            }
+            (_, 0) => {
+                return Err(ConfigError {
+                    variable: "DATA_KEY_CACHE_MAX_MESSAGES",
+                    reason: "must be set (1 or more) when DATA_KEY_CACHE_MAX_AGE_SECONDS is, to bound how often a data key is reused".into(),
+                })
+            }
+            (age, messages) => Some(CacheLimits {
+                max_age: Duration::from_secs(age as u64),
+                max_messages: messages as u64,
+            }),
+        };
+
         let metrics_namespace = get("METRICS_NAMESPACE").unwrap_or_else(|| "KmsLambda".into());
         check_namespace(&metrics_namespace).map_err(|reason| ConfigError {
             variable: "METRICS_NAMESPACE",
@@ -95,6 +127,7 @@ impl Config {
             clock_offset_seconds,
             metrics_namespace,
             deadline_margin: Duration::from_millis(margin_ms as u64),
+            data_key_cache,
         })
     }
 }
@@ -232,6 +265,32 @@ mod tests {
         assert_eq!(c.clock_offset_seconds, 0);
         assert_eq!(c.metrics_namespace, "KmsLambda");
         assert_eq!(c.deadline_margin, Duration::from_millis(500));
+        assert_eq!(c.data_key_cache, None);
+    }
+
+    #[test]
+    fn the_data_key_cache_needs_both_limits() {
+        let c = config(&[
+            ("KMS_KEY_ID", KEY),
+            ("DATA_KEY_CACHE_MAX_AGE_SECONDS", "300"),
+            ("DATA_KEY_CACHE_MAX_MESSAGES", "100"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.data_key_cache,
+            Some(CacheLimits {
+                max_age: Duration::from_secs(300),
+                max_messages: 100
+            })
+        );
+        let e = config(&[
+            ("KMS_KEY_ID", KEY),
+            ("DATA_KEY_CACHE_MAX_AGE_SECONDS", "300"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.variable, "DATA_KEY_CACHE_MAX_MESSAGES");
+        let e = config(&[("KMS_KEY_ID", KEY), ("DATA_KEY_CACHE_MAX_MESSAGES", "10")]).unwrap_err();
+        assert_eq!(e.variable, "DATA_KEY_CACHE_MAX_AGE_SECONDS");
     }
 
     #[test]

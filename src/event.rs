@@ -6,6 +6,7 @@
 //! own messages quote the offending value, which may be secret).
 
 use crate::config::check_key_id;
+use crate::envelope;
 use crate::error::{Error, ErrorType};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -17,6 +18,35 @@ use std::collections::HashMap;
 pub const MAX_DIRECT_PLAINTEXT: usize = 4096;
 /// Largest ciphertext blob KMS `Decrypt` takes.
 pub const MAX_CIPHERTEXT: usize = 6144;
+/// Lambda's synchronous payload limit, for the request and for the response.
+pub const LAMBDA_PAYLOAD_LIMIT: usize = 6_291_456;
+/// Largest plaintext for envelope mode: its envelope (header at its largest, tag) as base64,
+/// in the encrypt response with a key ARN of the largest size, still fits
+/// [`LAMBDA_PAYLOAD_LIMIT`] (≈ 4,708,000; rounded down), and so does the request that carries
+/// it as base64 with room for a context and a key id.
+pub const MAX_ENVELOPE_PLAINTEXT: usize = 4_700_000;
+/// Largest ciphertext decrypt accepts: an envelope of the largest plaintext.
+pub const MAX_ENVELOPE_CIPHERTEXT: usize =
+    MAX_ENVELOPE_PLAINTEXT + envelope::MAX_HEADER + envelope::TAG_LEN;
+
+/// How encrypt protects the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// KMS `Encrypt` on the payload itself (1 to 4096 bytes).
+    Direct,
+    /// A KMS data key and AES-256-GCM (any size up to [`MAX_ENVELOPE_PLAINTEXT`]).
+    Envelope,
+}
+
+impl Mode {
+    /// `direct` or `envelope`, as in events and responses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Direct => "direct",
+            Mode::Envelope => "envelope",
+        }
+    }
+}
 
 /// A validated request.
 #[derive(Debug, PartialEq, Eq)]
@@ -29,6 +59,8 @@ pub enum Request {
         context: HashMap<String, String>,
         /// Overrides `KMS_KEY_ID` for this call.
         key_id: Option<String>,
+        /// Chosen by size unless the event says.
+        mode: Mode,
     },
     /// Decrypt `ciphertext`, which must have been made with the same `context`.
     Decrypt {
@@ -59,6 +91,8 @@ pub struct EncryptResponse {
     pub ciphertext: String,
     /// ARN of the key that encrypted.
     pub key_id: String,
+    /// `direct` or `envelope`.
+    pub mode: &'static str,
 }
 
 /// The answer to `decrypt`.
@@ -69,12 +103,20 @@ pub struct DecryptResponse {
     pub plaintext: String,
     /// ARN of the key that decrypted.
     pub key_id: String,
+    /// `direct` or `envelope`, as recognised from the ciphertext.
+    pub mode: &'static str,
 }
 
 /// Prefix by which [`crate::raw_event`] marks an event that was not JSON at all.
 pub const MALFORMED_MARKER: &str = "\u{0}kms-lambda: malformed event: ";
 
-const ENCRYPT_FIELDS: &[&str] = &["operation", "plaintext", "encryptionContext", "keyId"];
+const ENCRYPT_FIELDS: &[&str] = &[
+    "operation",
+    "plaintext",
+    "encryptionContext",
+    "keyId",
+    "mode",
+];
 const DECRYPT_FIELDS: &[&str] = &["operation", "ciphertext", "encryptionContext", "keyId"];
 
 /// Validates an event. Every failure is an [`ErrorType::InvalidRequest`] (or
@@ -112,29 +154,46 @@ pub fn parse(event: &Value) -> Result<Request, Error> {
     match operation {
         "encrypt" => {
             reject_unknown(obj, ENCRYPT_FIELDS, "encrypt")?;
+            let requested = mode(obj)?;
             let plaintext = required_base64(obj, "plaintext", "encrypt")?;
-            if plaintext.is_empty() {
-                return Err(Error::invalid_request(
-                    "field \"plaintext\" is empty: KMS Encrypt takes 1 to 4096 bytes",
-                ));
-            }
-            if plaintext.len() > MAX_DIRECT_PLAINTEXT {
-                return Err(too_large_plaintext(plaintext.len()));
-            }
+            let mode = match (requested, plaintext.len()) {
+                (_, n) if n > MAX_ENVELOPE_PLAINTEXT => return Err(too_large_plaintext(n)),
+                (Some(Mode::Direct), n) if n > MAX_DIRECT_PLAINTEXT => {
+                    return Err(Error::new(
+                        ErrorType::PayloadTooLarge,
+                        format!(
+                            "field \"plaintext\" is {n} bytes; direct mode (KMS Encrypt) takes at most \
+                             {MAX_DIRECT_PLAINTEXT} bytes: use \"mode\": \"envelope\" or leave mode out"
+                        ),
+                    ))
+                }
+                (Some(Mode::Envelope), _) => Mode::Envelope,
+                (_, 0) => {
+                    return Err(Error::invalid_request(
+                        "field \"plaintext\" is empty: KMS Encrypt takes 1 to 4096 bytes; \
+                         send \"mode\": \"envelope\" to encrypt an empty payload",
+                    ))
+                }
+                (_, n) if n <= MAX_DIRECT_PLAINTEXT => Mode::Direct,
+                _ => Mode::Envelope,
+            };
             Ok(Request::Encrypt {
                 plaintext,
                 context: context(obj)?,
                 key_id: key_id(obj)?,
+                mode,
             })
         }
         "decrypt" => {
             reject_unknown(obj, DECRYPT_FIELDS, "decrypt")?;
             let ciphertext = required_base64(obj, "ciphertext", "decrypt")?;
-            if ciphertext.is_empty() || ciphertext.len() > MAX_CIPHERTEXT {
+            if ciphertext.is_empty()
+                || (!envelope::is_envelope(&ciphertext) && ciphertext.len() > MAX_CIPHERTEXT)
+            {
                 return Err(Error::new(
                     ErrorType::InvalidCiphertext,
                     format!(
-                        "field \"ciphertext\" decodes to {} bytes; a KMS ciphertext is 1 to {MAX_CIPHERTEXT} bytes",
+                        "field \"ciphertext\" decodes to {} bytes and is not an envelope; a KMS ciphertext is 1 to {MAX_CIPHERTEXT} bytes",
                         ciphertext.len()
                     ),
                 ));
@@ -155,10 +214,21 @@ fn too_large_plaintext(len: usize) -> Error {
     Error::new(
         ErrorType::PayloadTooLarge,
         format!(
-            "field \"plaintext\" is {len} bytes; KMS Encrypt takes at most {MAX_DIRECT_PLAINTEXT} bytes \
-             (larger payloads need envelope encryption, which this function does not offer yet)"
+            "field \"plaintext\" is {len} bytes; the limit is {MAX_ENVELOPE_PLAINTEXT} bytes, the largest \
+             payload whose encrypted form still fits Lambda's 6 MB response as base64"
         ),
     )
+}
+
+fn mode(obj: &Map<String, Value>) -> Result<Option<Mode>, Error> {
+    match obj.get("mode") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(m)) if m == "direct" => Ok(Some(Mode::Direct)),
+        Some(Value::String(m)) if m == "envelope" => Ok(Some(Mode::Envelope)),
+        Some(_) => Err(Error::invalid_request(
+            "field \"mode\" must be \"direct\" or \"envelope\" (or left out to choose by size)",
+        )),
+    }
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -215,9 +285,9 @@ fn required_base64(obj: &Map<String, Value>, field: &str, op: &str) -> Result<Ve
     // Refuse oversized input before decoding it: a 6 MB string should not cost a 4.5 MB buffer
     // only to be rejected.
     let max = if field == "plaintext" {
-        MAX_DIRECT_PLAINTEXT
+        MAX_ENVELOPE_PLAINTEXT
     } else {
-        MAX_CIPHERTEXT
+        MAX_ENVELOPE_CIPHERTEXT
     };
     let decoded_len = text.len() / 4 * 3;
     if decoded_len > max + 3 {
@@ -226,7 +296,7 @@ fn required_base64(obj: &Map<String, Value>, field: &str, op: &str) -> Result<Ve
         } else {
             Error::new(
                 ErrorType::InvalidCiphertext,
-                format!("field \"{field}\" is about {decoded_len} bytes; a KMS ciphertext is at most {max} bytes"),
+                format!("field \"{field}\" is about {decoded_len} bytes; the largest envelope is {max} bytes"),
             )
         });
     }
@@ -312,6 +382,7 @@ mod tests {
                 plaintext: b"hello".to_vec(),
                 context: HashMap::from([("tenant".into(), "acme".into())]),
                 key_id: Some("alias/other".into()),
+                mode: Mode::Direct,
             }
         );
     }
@@ -417,18 +488,71 @@ mod tests {
         }
     }
 
+    fn mode_of(event: Value) -> Mode {
+        match parse(&event).unwrap() {
+            Request::Encrypt { mode, .. } => mode,
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
-    fn plaintext_over_4096_bytes_is_payload_too_large_before_and_after_decoding() {
-        let exactly = STANDARD.encode(vec![7u8; 4096]);
-        assert!(parse(&json!({"operation":"encrypt","plaintext":exactly})).is_ok());
-        let one_more = STANDARD.encode(vec![7u8; 4097]);
-        let e = err(json!({"operation":"encrypt","plaintext":one_more}));
+    fn the_mode_is_chosen_by_size_unless_the_event_says() {
+        let b64 = |n: usize| STANDARD.encode(vec![7u8; n]);
+        assert_eq!(
+            mode_of(json!({"operation":"encrypt","plaintext":b64(4096)})),
+            Mode::Direct
+        );
+        assert_eq!(
+            mode_of(json!({"operation":"encrypt","plaintext":b64(4097)})),
+            Mode::Envelope
+        );
+        assert_eq!(
+            mode_of(json!({"operation":"encrypt","plaintext":b64(10),"mode":"envelope"})),
+            Mode::Envelope
+        );
+        assert_eq!(
+            mode_of(json!({"operation":"encrypt","plaintext":"","mode":"envelope"})),
+            Mode::Envelope
+        );
+        assert_eq!(
+            mode_of(json!({"operation":"encrypt","plaintext":b64(10),"mode":"direct"})),
+            Mode::Direct
+        );
+
+        let e = err(json!({"operation":"encrypt","plaintext":b64(4097),"mode":"direct"}));
         assert_eq!(e.kind(), ErrorType::PayloadTooLarge);
         assert!(e.message().contains("4097 bytes"), "{e}");
-        let huge = "A".repeat(6_000_000);
+        assert_eq!(
+            err(json!({"operation":"encrypt","plaintext":b64(1),"mode":"fast"})).kind(),
+            ErrorType::InvalidRequest
+        );
+    }
+
+    #[test]
+    fn plaintext_over_the_envelope_limit_is_payload_too_large_before_decoding() {
+        let over = STANDARD.encode(vec![7u8; MAX_ENVELOPE_PLAINTEXT + 1]);
+        let e = err(json!({"operation":"encrypt","plaintext":over}));
+        assert_eq!(e.kind(), ErrorType::PayloadTooLarge);
+        assert!(e.message().contains("4700000"), "{e}");
+        let huge = "A".repeat(6_400_000);
         assert_eq!(
             err(json!({"operation":"encrypt","plaintext":huge})).kind(),
             ErrorType::PayloadTooLarge
+        );
+    }
+
+    #[test]
+    fn the_limit_fits_the_lambda_payload_limit_in_both_directions() {
+        let envelope = MAX_ENVELOPE_PLAINTEXT + envelope::MAX_HEADER + envelope::TAG_LEN;
+        let response = 4 * envelope.div_ceil(3)
+            + r#"{"ciphertext":"","keyId":"","mode":"envelope"}"#.len()
+            + 2048;
+        assert!(response <= LAMBDA_PAYLOAD_LIMIT, "{response}");
+        let request = 4 * MAX_ENVELOPE_PLAINTEXT.div_ceil(3)
+            + r#"{"operation":"encrypt","plaintext":""}"#.len();
+        assert!(
+            LAMBDA_PAYLOAD_LIMIT - request > 16_000,
+            "room for a context and a key id"
         );
     }
 

@@ -1,8 +1,10 @@
 //! The handler: one invocation from event to answer, with its EMF line.
 
 use crate::config::Config;
+use crate::datakey::{DataKeyCache, Decrypted};
+use crate::envelope::{self, DataKey};
 use crate::error::{Error, ErrorType};
-use crate::event::{self, DecryptResponse, EncryptResponse, Request};
+use crate::event::{self, DecryptResponse, EncryptResponse, Mode, Request};
 use crate::kms::{CallOptions, Kms};
 use crate::lazy::{BuildClient, LazyClient};
 use crate::metrics::{emf_line, EmfContext, Recorder};
@@ -11,16 +13,18 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use lambda_runtime::LambdaEvent;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 /// Everything that lives for the life of the sandbox: configuration, the lazy client and
 /// the cold-start flag. Built in INIT without I/O.
 pub struct App<B: BuildClient> {
     config: Config,
     kms: LazyClient<B>,
+    data_keys: DataKeyCache,
     cold: AtomicBool,
 }
 
@@ -32,6 +36,7 @@ where
     /// The application state; nothing is built yet.
     pub fn new(config: Config, builder: B) -> Arc<Self> {
         Arc::new(App {
+            data_keys: DataKeyCache::new(config.data_key_cache),
             config,
             kms: LazyClient::new(builder),
             cold: AtomicBool::new(true),
@@ -111,31 +116,54 @@ where
             timeout,
             recorder: recorder.clone(),
         };
-        let kms = &acquired.client;
+        let kms = &*acquired.client;
         let response = match request {
             Request::Encrypt {
                 plaintext,
                 context,
                 key_id,
+                mode,
             } => {
                 let key = key_id.as_deref().unwrap_or(&self.config.key_id);
-                let out = kms.encrypt(key, plaintext, context, &opts).await?;
+                let (ciphertext, key_id) = match mode {
+                    Mode::Direct => {
+                        let out = kms.encrypt(key, plaintext, context, &opts).await?;
+                        (out.data, out.key_id)
+                    }
+                    Mode::Envelope => {
+                        self.seal_envelope(kms, key, &plaintext, context, &opts)
+                            .await?
+                    }
+                };
                 serde_json::to_value(EncryptResponse {
-                    ciphertext: STANDARD.encode(&out.data),
-                    key_id: out.key_id,
+                    ciphertext: STANDARD.encode(&ciphertext),
+                    key_id,
+                    mode: mode.as_str(),
                 })
             }
             Request::Decrypt {
-                ciphertext,
+                mut ciphertext,
                 context,
                 key_id,
             } => {
                 let key = key_id.as_deref().unwrap_or(&self.config.key_id);
-                let out = kms.decrypt(key, ciphertext, context, &opts).await?;
-                serde_json::to_value(DecryptResponse {
-                    plaintext: STANDARD.encode(&out.data),
-                    key_id: out.key_id,
-                })
+                if envelope::is_envelope(&ciphertext) {
+                    let (plaintext, key_id) = self
+                        .open_envelope(kms, key, &mut ciphertext, context, &opts)
+                        .await?;
+                    serde_json::to_value(DecryptResponse {
+                        plaintext: STANDARD.encode(plaintext),
+                        key_id,
+                        mode: Mode::Envelope.as_str(),
+                    })
+                } else {
+                    let out = kms.decrypt(key, ciphertext, context, &opts).await?;
+                    serde_json::to_value(DecryptResponse {
+                        plaintext: STANDARD.encode(&out.data),
+                        key_id: out.key_id,
+                        mode: Mode::Direct.as_str(),
+                    })
+                }
             }
         };
         // Serialising two strings cannot fail; keep the error typed all the same.
@@ -145,6 +173,77 @@ where
                 format!("could not encode the response: {e}"),
             )
         })
+    }
+
+    /// A data key (cached, or fresh from `GenerateDataKey`), then AES-256-GCM locally.
+    async fn seal_envelope(
+        &self,
+        kms: &B::Client,
+        key: &str,
+        plaintext: &[u8],
+        context: HashMap<String, String>,
+        opts: &CallOptions,
+    ) -> Result<(Vec<u8>, String), Error> {
+        let canonical = envelope::canonical_context(&context);
+        let generated = match self
+            .data_keys
+            .take_for_encrypt(key, &canonical, Instant::now())
+        {
+            Some(cached) => cached,
+            None => {
+                let fresh = kms.generate_data_key(key, context.clone(), opts).await?;
+                self.data_keys
+                    .put_for_encrypt(key, &canonical, &fresh, Instant::now());
+                fresh
+            }
+        };
+        let sealed = envelope::seal(
+            &generated.key,
+            &generated.key_id,
+            &generated.encrypted,
+            &context,
+            plaintext,
+        )?;
+        Ok((sealed, generated.key_id))
+    }
+
+    /// KMS decrypts the data key (unless cached); the payload is opened in place.
+    async fn open_envelope<'a>(
+        &self,
+        kms: &B::Client,
+        key: &str,
+        blob: &'a mut [u8],
+        context: HashMap<String, String>,
+        opts: &CallOptions,
+    ) -> Result<(&'a [u8], String), Error> {
+        let encrypted_key = envelope::parse(blob)?.encrypted_key.to_vec();
+        let canonical = envelope::canonical_context(&context);
+        let decrypted =
+            match self
+                .data_keys
+                .take_for_decrypt(key, &encrypted_key, &canonical, Instant::now())
+            {
+                Some(cached) => cached,
+                None => {
+                    let out = kms
+                        .decrypt(key, encrypted_key.clone(), context.clone(), opts)
+                        .await?;
+                    let fresh = Decrypted {
+                        key: DataKey::new(out.data),
+                        key_id: out.key_id,
+                    };
+                    self.data_keys.put_for_decrypt(
+                        key,
+                        &encrypted_key,
+                        &canonical,
+                        &fresh,
+                        Instant::now(),
+                    );
+                    fresh
+                }
+            };
+        let plaintext = envelope::open(&decrypted.key, blob, &context)?;
+        Ok((plaintext, decrypted.key_id))
     }
 }
 
@@ -214,6 +313,24 @@ mod tests {
                 None => Err(Error::new(ErrorType::InvalidCiphertext, "context mismatch")),
             }
         }
+        async fn generate_data_key(
+            &self,
+            key_id: &str,
+            context: HashMap<String, String>,
+            opts: &CallOptions,
+        ) -> Result<crate::datakey::Generated, Error> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push((format!("gdk:{key_id}"), opts.timeout));
+            let n = self.calls.lock().unwrap().len() as u8;
+            let key = vec![n; 32];
+            Ok(crate::datakey::Generated {
+                encrypted: [seal(&context), key.clone()].concat(),
+                key: DataKey::new(key),
+                key_id: format!("arn:{key_id}"),
+            })
+        }
     }
 
     struct FakeBuilder {
@@ -228,9 +345,19 @@ mod tests {
     }
 
     fn app() -> Arc<App<FakeBuilder>> {
-        let config =
-            Config::from_lookup(|k| (k == "KMS_KEY_ID").then(|| "alias/default".to_string()))
-                .unwrap();
+        app_with(&[])
+    }
+
+    fn app_with(vars: &[(&str, &str)]) -> Arc<App<FakeBuilder>> {
+        let config = Config::from_lookup(|k| {
+            if k == "KMS_KEY_ID" {
+                return Some("alias/default".to_string());
+            }
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap();
         App::new(
             config,
             FakeBuilder {
@@ -315,5 +442,68 @@ mod tests {
         assert_eq!(e.kind(), ErrorType::DeadlineExceeded);
         let client = app.client().get().await.unwrap().client;
         assert!(client.calls.lock().unwrap().is_empty());
+    }
+
+    async fn kms_calls(app: &App<FakeBuilder>) -> Vec<String> {
+        let client = app.client().get().await.unwrap().client;
+        let calls = client.calls.lock().unwrap();
+        calls.iter().map(|(k, _)| k.clone()).collect()
+    }
+
+    async fn roundtrip(app: &App<FakeBuilder>, payload: &[u8]) -> Value {
+        let enc = app
+            .handle(event(serde_json::json!({"operation":"encrypt","plaintext":STANDARD.encode(payload),"encryptionContext":{"t":"1"}}), Duration::from_secs(3)))
+            .await
+            .unwrap();
+        let dec = app
+            .handle(event(serde_json::json!({"operation":"decrypt","ciphertext":enc["ciphertext"],"encryptionContext":{"t":"1"}}), Duration::from_secs(3)))
+            .await
+            .unwrap();
+        assert_eq!(dec["plaintext"], STANDARD.encode(payload));
+        assert_eq!(dec["mode"], enc["mode"]);
+        enc
+    }
+
+    #[tokio::test]
+    async fn payloads_above_4096_bytes_use_an_envelope_and_round_trip() {
+        let app = app();
+        let enc = roundtrip(&app, &vec![5u8; 10_000]).await;
+        assert_eq!(enc["mode"], "envelope");
+        let blob = STANDARD
+            .decode(enc["ciphertext"].as_str().unwrap())
+            .unwrap();
+        assert!(envelope::is_envelope(&blob));
+        assert_eq!(
+            kms_calls(&app).await,
+            ["gdk:alias/default", "alias/default"]
+        );
+        assert_eq!(roundtrip(&app, b"small").await["mode"], "direct");
+    }
+
+    #[tokio::test]
+    async fn without_a_cache_every_envelope_costs_kms_calls() {
+        let app = app();
+        for _ in 0..3 {
+            roundtrip(&app, &vec![1u8; 5000]).await;
+        }
+        assert_eq!(kms_calls(&app).await.len(), 6);
+    }
+
+    #[tokio::test]
+    async fn the_data_key_cache_cuts_kms_calls_within_its_message_limit() {
+        let app = app_with(&[
+            ("DATA_KEY_CACHE_MAX_AGE_SECONDS", "300"),
+            ("DATA_KEY_CACHE_MAX_MESSAGES", "2"),
+        ]);
+        for _ in 0..4 {
+            roundtrip(&app, &vec![1u8; 5000]).await;
+        }
+        let calls = kms_calls(&app).await;
+        let generated = calls.iter().filter(|c| c.starts_with("gdk:")).count();
+        let decrypted = calls.len() - generated;
+        // Four messages, two per data key: two GenerateDataKey; the second envelope of each key
+        // finds its decrypted data key cached.
+        assert_eq!(generated, 2, "{calls:?}");
+        assert_eq!(decrypted, 2, "{calls:?}");
     }
 }

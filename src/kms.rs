@@ -6,13 +6,15 @@
 //! real KMS-compatible server.
 
 use crate::config::Config;
+use crate::datakey::Generated;
+use crate::envelope::DataKey;
 use crate::error::{self, Error, ErrorType, KmsCall};
 use crate::lazy::BuildClient;
 use crate::metrics::{Recorder, WireInterceptor};
 use crate::skew::{self, ExpiredSignatureClassifier, OffsetClock};
 use aws_config::BehaviorVersion;
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::EncryptionAlgorithmSpec;
+use aws_sdk_kms::types::{DataKeySpec, EncryptionAlgorithmSpec};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -55,6 +57,14 @@ pub trait Kms: Send + Sync + 'static {
         context: HashMap<String, String>,
         opts: &CallOptions,
     ) -> impl Future<Output = Result<KmsOutput, Error>> + Send;
+
+    /// KMS `GenerateDataKey` for an AES-256 key, bound to `context`.
+    fn generate_data_key(
+        &self,
+        key_id: &str,
+        context: HashMap<String, String>,
+        opts: &CallOptions,
+    ) -> impl Future<Output = Result<Generated, Error>> + Send;
 }
 
 /// Per-operation overrides: the deadline-derived timeout and this invocation's interceptor.
@@ -126,6 +136,40 @@ impl Kms for aws_sdk_kms::Client {
             .map_err(|e| error::from_sdk(e, call))?;
         Ok(KmsOutput {
             data: out.plaintext.map(Blob::into_inner).unwrap_or_default(),
+            key_id: out.key_id.unwrap_or_default(),
+        })
+    }
+
+    async fn generate_data_key(
+        &self,
+        key_id: &str,
+        context: HashMap<String, String>,
+        opts: &CallOptions,
+    ) -> Result<Generated, Error> {
+        let call = KmsCall {
+            operation: "GenerateDataKey",
+            key_id,
+            timeout_ms: opts.timeout.as_millis(),
+        };
+        let out = self
+            .generate_data_key()
+            .key_id(key_id)
+            .key_spec(DataKeySpec::Aes256)
+            .set_encryption_context((!context.is_empty()).then_some(context))
+            .customize()
+            .interceptor(WireInterceptor::new(opts.recorder.clone()))
+            .config_override(per_call(opts))
+            .send()
+            .await
+            .map_err(|e| error::from_sdk(e, call))?;
+        // Move the plaintext key straight into its wiped-on-drop wrapper (no copy).
+        let key = DataKey::new(out.plaintext.map(Blob::into_inner).unwrap_or_default());
+        Ok(Generated {
+            key,
+            encrypted: out
+                .ciphertext_blob
+                .map(Blob::into_inner)
+                .unwrap_or_default(),
             key_id: out.key_id.unwrap_or_default(),
         })
     }

@@ -16,6 +16,9 @@
 //!   deadline-bounded timeouts.
 //! * [`metrics`]: SDK interceptors measuring init-to-send latency and signature age, and the
 //!   CloudWatch EMF line they feed.
+//! * [`envelope`]: envelope encryption for large payloads: AES-256-GCM under a KMS data key,
+//!   and the versioned binary format.
+//! * [`datakey`]: the optional data-key cache for envelopes.
 //! * [`error`]: the stable `errorType` taxonomy and the one mapping from SDK errors.
 //! * [`amz_date`]: the SigV4 timestamp format, read back from signed requests.
 //!
@@ -26,6 +29,8 @@
 
 pub mod amz_date;
 pub mod config;
+pub mod datakey;
+pub mod envelope;
 pub mod error;
 pub mod event;
 pub mod handler;

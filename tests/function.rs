@@ -431,7 +431,13 @@ async fn plaintext_never_reaches_the_logs_even_at_trace_level() {
         .invoke(&encrypt(payload.as_bytes(), json!({})))
         .await
         .ok();
-    h.function.emf_wait(6).await;
+    // Envelope mode: a payload above 4 KiB, so a plaintext data key passes through the function.
+    let big = payload.repeat(300);
+    let env = h.emulator.invoke(&encrypt(big.as_bytes(), json!({}))).await.ok();
+    assert_eq!(env["mode"], "envelope");
+    let back = h.emulator.invoke(&decrypt(&env["ciphertext"], json!({}))).await.ok();
+    assert_eq!(back["plaintext"], b64(big.as_bytes()));
+    h.function.emf_wait(8).await;
 
     let output = h.function.output().join("\n");
     assert!(
@@ -439,7 +445,7 @@ async fn plaintext_never_reaches_the_logs_even_at_trace_level() {
         "TRACE logging was really on ({} bytes)",
         output.len()
     );
-    let b64_forms = [b64(payload.as_bytes()), b64(marker.as_bytes())];
+    let b64_forms = [b64(payload.as_bytes()), b64(marker.as_bytes()), b64(big.as_bytes())];
     assert!(!output.contains(&marker), "the marker leaked into the logs");
     for form in &b64_forms {
         // Any 12-character window of the base64 form would be a leak too.

@@ -433,9 +433,17 @@ async fn plaintext_never_reaches_the_logs_even_at_trace_level() {
         .ok();
     // Envelope mode: a payload above 4 KiB, so a plaintext data key passes through the function.
     let big = payload.repeat(300);
-    let env = h.emulator.invoke(&encrypt(big.as_bytes(), json!({}))).await.ok();
+    let env = h
+        .emulator
+        .invoke(&encrypt(big.as_bytes(), json!({})))
+        .await
+        .ok();
     assert_eq!(env["mode"], "envelope");
-    let back = h.emulator.invoke(&decrypt(&env["ciphertext"], json!({}))).await.ok();
+    let back = h
+        .emulator
+        .invoke(&decrypt(&env["ciphertext"], json!({})))
+        .await
+        .ok();
     assert_eq!(back["plaintext"], b64(big.as_bytes()));
     h.function.emf_wait(8).await;
 
@@ -445,7 +453,11 @@ async fn plaintext_never_reaches_the_logs_even_at_trace_level() {
         "TRACE logging was really on ({} bytes)",
         output.len()
     );
-    let b64_forms = [b64(payload.as_bytes()), b64(marker.as_bytes()), b64(big.as_bytes())];
+    let b64_forms = [
+        b64(payload.as_bytes()),
+        b64(marker.as_bytes()),
+        b64(big.as_bytes()),
+    ];
     assert!(!output.contains(&marker), "the marker leaked into the logs");
     for form in &b64_forms {
         // Any 12-character window of the base64 form would be a leak too.

@@ -25,6 +25,10 @@ pub struct Config {
     /// Time kept back from the invocation deadline for the function to report an error
     /// (`KMS_DEADLINE_MARGIN_MS`).
     pub deadline_margin: Duration,
+    /// Retry `Signature expired` / `not yet current` with a fresh signature even when the SDK's
+    /// measured skew is small (`KMS_RETRY_EXPIRED_SIGNATURES`, default on). Off only to show
+    /// what breaks without it.
+    pub retry_expired_signatures: bool,
     /// Data-key caching for envelopes (`DATA_KEY_CACHE_MAX_AGE_SECONDS` and
     /// `DATA_KEY_CACHE_MAX_MESSAGES`, both required to enable it); `None` when off.
     pub data_key_cache: Option<CacheLimits>,
@@ -115,6 +119,20 @@ impl Config {
             }),
         };
 
+        let retry_expired_signatures = match get("KMS_RETRY_EXPIRED_SIGNATURES")
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("true") | Some("1") => true,
+            Some("false") | Some("0") => false,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "KMS_RETRY_EXPIRED_SIGNATURES",
+                    reason: format!("expected true or false, got {other:?}"),
+                })
+            }
+        };
+
         let metrics_namespace = get("METRICS_NAMESPACE").unwrap_or_else(|| "KmsLambda".into());
         check_namespace(&metrics_namespace).map_err(|reason| ConfigError {
             variable: "METRICS_NAMESPACE",
@@ -127,6 +145,7 @@ impl Config {
             clock_offset_seconds,
             metrics_namespace,
             deadline_margin: Duration::from_millis(margin_ms as u64),
+            retry_expired_signatures,
             data_key_cache,
         })
     }
@@ -266,6 +285,7 @@ mod tests {
         assert_eq!(c.metrics_namespace, "KmsLambda");
         assert_eq!(c.deadline_margin, Duration::from_millis(500));
         assert_eq!(c.data_key_cache, None);
+        assert!(c.retry_expired_signatures);
     }
 
     #[test]
@@ -362,6 +382,7 @@ mod tests {
             ("METRICS_NAMESPACE", ""),
             ("METRICS_NAMESPACE", "AWS/Lambda"),
             ("METRICS_NAMESPACE", "bad{ns}"),
+            ("KMS_RETRY_EXPIRED_SIGNATURES", "maybe"),
         ] {
             let err = config(&[("KMS_KEY_ID", KEY), (var, value)]).unwrap_err();
             assert_eq!(err.variable, var, "{var}={value}");

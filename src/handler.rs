@@ -247,6 +247,43 @@ where
     }
 }
 
+/// SnapStart: drop the client (its pooled connections and the clock skew it learned) and the
+/// cached data keys before the snapshot and again after restore. With the lazy cell nothing is
+/// built before the snapshot, unless a copy of this template adds priming; then this hook is
+/// what keeps connections and a learned skew from a different host and time out of the
+/// restored sandbox.
+impl<B> lambda_runtime::SnapStartResource for App<B>
+where
+    B: BuildClient,
+    B::Client: Kms,
+{
+    fn before_snapshot(&self) -> lambda_runtime::BoxFuture<'_, Result<(), lambda_runtime::Error>> {
+        Box::pin(async move {
+            self.forget("before the snapshot");
+            Ok(())
+        })
+    }
+
+    fn after_restore(&self) -> lambda_runtime::BoxFuture<'_, Result<(), lambda_runtime::Error>> {
+        Box::pin(async move {
+            self.forget("after restore");
+            Ok(())
+        })
+    }
+}
+
+impl<B: BuildClient> App<B> {
+    fn forget(&self, when: &str) {
+        let had_client = self.kms.is_built();
+        self.kms.reset();
+        self.data_keys.clear();
+        tracing::info!(
+            had_client,
+            "SnapStart: dropped the KMS client and cached data keys {when}"
+        );
+    }
+}
+
 /// EMF lines go to stdout. The lock is held for the whole line, so lines from concurrent
 /// invocations (and log lines, which take the same lock) never interleave.
 fn emit(line: &str) {

@@ -180,6 +180,7 @@ impl Kms for aws_sdk_kms::Client {
 pub struct SdkClientBuilder {
     max_attempts: u32,
     clock_offset_seconds: i64,
+    retry_expired_signatures: bool,
 }
 
 impl SdkClientBuilder {
@@ -188,18 +189,22 @@ impl SdkClientBuilder {
         SdkClientBuilder {
             max_attempts: config.max_attempts,
             clock_offset_seconds: config.clock_offset_seconds,
+            retry_expired_signatures: config.retry_expired_signatures,
         }
     }
 
-    /// The client configuration, from an already loaded `SdkConfig`. Separate so a unit test
-    /// can check the policy without loading anything.
-    pub fn client_config(&self, sdk: &aws_config::SdkConfig) -> aws_sdk_kms::Config {
-        aws_sdk_kms::config::Builder::from(sdk)
-            // The SDK's skew interceptor and classifier are installed by default and stay on
-            // (unless AWS_DISABLE_CLOCK_SKEW_CORRECTION=true, which `sdk` carries through).
-            // Ours adds the expired-signature retry the SDK skips when skew is under 4 min.
-            .retry_classifier(ExpiredSignatureClassifier)
-            .build()
+    /// The client configuration, from an already loaded `SdkConfig`. A builder, so tests can
+    /// check the policy or add to it without loading anything.
+    pub fn client_config(&self, sdk: &aws_config::SdkConfig) -> aws_sdk_kms::config::Builder {
+        // The SDK's skew interceptor and classifier are installed by default and stay on
+        // (unless AWS_DISABLE_CLOCK_SKEW_CORRECTION=true, which `sdk` carries through).
+        // Ours adds the expired-signature retry the SDK skips when skew is under 4 min.
+        let builder = aws_sdk_kms::config::Builder::from(sdk);
+        if self.retry_expired_signatures {
+            builder.retry_classifier(ExpiredSignatureClassifier)
+        } else {
+            builder
+        }
     }
 }
 
@@ -220,7 +225,9 @@ impl BuildClient for SdkClientBuilder {
                 "no AWS Region: set AWS_REGION (Lambda sets it for you)",
             ));
         }
-        Ok(aws_sdk_kms::Client::from_conf(self.client_config(&sdk)))
+        Ok(aws_sdk_kms::Client::from_conf(
+            self.client_config(&sdk).build(),
+        ))
     }
 }
 
@@ -248,12 +255,13 @@ mod tests {
         SdkClientBuilder {
             max_attempts: 4,
             clock_offset_seconds: 0,
+            retry_expired_signatures: true,
         }
     }
 
     #[test]
     fn the_sdk_skew_correction_stays_enabled_and_our_classifier_is_added() {
-        let conf = builder().client_config(&sdk(None));
+        let conf = builder().client_config(&sdk(None)).build();
         assert_ne!(conf.disable_clock_skew_correction(), Some(true));
         let names: Vec<&str> = conf.retry_classifiers().map(|c| c.name()).collect();
         assert!(names.contains(&"ExpiredSignature"), "{names:?}");
@@ -264,7 +272,7 @@ mod tests {
 
     #[test]
     fn the_operator_can_still_turn_skew_correction_off() {
-        let conf = builder().client_config(&sdk(Some(true)));
+        let conf = builder().client_config(&sdk(Some(true))).build();
         assert_eq!(conf.disable_clock_skew_correction(), Some(true));
     }
 }

@@ -25,16 +25,20 @@ async fn main() -> ExitCode {
     tracing::debug!(key_id = %config.key_id, max_attempts = config.max_attempts, "configuration loaded");
 
     let app = App::new(config.clone(), SdkClientBuilder::new(&config));
+    let for_handler = app.clone();
     let handler = service_fn(move |event: LambdaEvent<Value>| {
-        let app = app.clone();
+        let app = for_handler.clone();
         async move { app.handle(event).await }
     });
 
     // `run_concurrent` serves one event at a time on classic Lambda and
     // AWS_LAMBDA_MAX_CONCURRENCY at once on Lambda Managed Instances.
+    // SnapStart (AWS_LAMBDA_INITIALIZATION_TYPE=snap-start): the app forgets its client around
+    // the snapshot. Elsewhere the hook is never called.
     let runtime = Runtime::new(handler)
         .layer(TracingLayer::new())
-        .layer(RawEventGuard);
+        .layer(RawEventGuard)
+        .register_snapstart_resource(app);
     match runtime.run_concurrent().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -192,7 +192,7 @@ async fn the_data_key_cache_cuts_kms_calls_and_honours_its_message_limit() {
             assert_eq!(dec["plaintext"], b64(&[i; 6000]));
         }
     }
-    let (p, c) = (plain.proxy.targets(), cached.proxy.targets());
+    let (p, c) = (plain.gate.targets(), cached.gate.targets());
     assert_eq!((count(&p, "GenerateDataKey"), count(&p, "Decrypt")), (6, 6));
     // 6 messages / 3 per key = 2 data keys; each decrypted once, then served from the cache.
     assert_eq!(
@@ -205,5 +205,5 @@ async fn the_data_key_cache_cuts_kms_calls_and_honours_its_message_limit() {
     let mut other = encrypt(&[1u8; 6000], None);
     other["encryptionContext"] = json!({"doc": "other"});
     call(&cached, &other).await.ok();
-    assert_eq!(count(&cached.proxy.targets(), "GenerateDataKey"), 3);
+    assert_eq!(count(&cached.gate.targets(), "GenerateDataKey"), 3);
 }

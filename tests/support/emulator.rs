@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -63,6 +63,8 @@ struct State {
     polls: AtomicUsize,
     polled: Notify,
     next_id: AtomicUsize,
+    restore_polled: AtomicBool,
+    restored: tokio::sync::watch::Sender<bool>,
 }
 
 /// The emulator; serves on a loopback port until dropped with the test's runtime.
@@ -84,6 +86,8 @@ impl Emulator {
             polls: AtomicUsize::new(0),
             polled: Notify::new(),
             next_id: AtomicUsize::new(0),
+            restore_polled: AtomicBool::new(false),
+            restored: tokio::sync::watch::channel(false).0,
         });
         let s = state.clone();
         super::serve(listener, move |req| route(s.clone(), req));
@@ -116,6 +120,23 @@ impl Emulator {
             )
             .await;
         }
+    }
+
+    /// SnapStart: waits until the runtime, its INIT done, asks `/restore/next` (the snapshot point).
+    pub async fn wait_for_snapshot_point(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.state.restore_polled.load(Ordering::SeqCst) {
+            assert!(
+                Instant::now() < deadline,
+                "the runtime never called /restore/next"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SnapStart: answers `/restore/next`, i.e. restores the sandbox from its snapshot.
+    pub fn restore(&self) {
+        self.state.restored.send_replace(true);
     }
 
     /// Queues an event (raw bytes) with `timeout` until its deadline; resolves with the answer.
@@ -204,7 +225,13 @@ async fn route(s: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<By
             }
             reply(StatusCode::ACCEPTED, "")
         }
-        ["init", "error"] => reply(StatusCode::ACCEPTED, ""),
+        ["restore", "next"] => {
+            s.restore_polled.store(true, Ordering::SeqCst);
+            let mut restored = s.restored.subscribe();
+            let _ = restored.wait_for(|r| *r).await;
+            reply(StatusCode::OK, "")
+        }
+        ["init", "error"] | ["restore", "error"] => reply(StatusCode::ACCEPTED, ""),
         _ => reply(StatusCode::NOT_FOUND, "unknown runtime API path"),
     })
 }

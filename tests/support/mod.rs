@@ -1,5 +1,6 @@
-//! Test support: a real local KMS (moto's server mode), a counting/fault-injecting proxy in
-//! front of it, and a Lambda Runtime API emulator running the real `kms-lambda` binary.
+//! Test support: a real local KMS (moto's server mode), the strict SigV4 time gate in front of
+//! it (`examples/kms-gate`: signature and clock checks as KMS does them, fault injection,
+//! counters), and a Lambda Runtime API emulator running the real `kms-lambda` binary.
 //!
 //! The local KMS: if `KMS_LAMBDA_TEST_KMS_URL` is set (the Makefile starts one moto for the
 //! whole run), it is used; otherwise this test binary starts its own
@@ -9,7 +10,8 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod emulator;
-pub mod proxy;
+#[path = "../../examples/kms-gate/gate.rs"]
+pub mod gate;
 
 use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use std::sync::OnceLock;
@@ -17,15 +19,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 pub use emulator::{Emulator, Function, Outcome};
+pub use gate::{Canned, Gate};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-pub use proxy::{Canned, Proxy};
 use std::convert::Infallible;
 use std::future::Future;
 
 /// Serves HTTP/1.1 on `listener` with `handler`, one task per connection, until the runtime ends.
-/// Shared by the Runtime API emulator and the KMS proxy.
+/// Used by the Runtime API emulator.
 pub fn serve<F, Fut>(listener: tokio::net::TcpListener, handler: F)
 where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
@@ -156,10 +158,10 @@ pub async fn create_key(url: &str) -> TestKey {
     }
 }
 
-/// One function under test: emulator, proxy to the local KMS, a key, and the running binary.
+/// One function under test: emulator, gate in front of the local KMS, a key, and the running binary.
 pub struct Harness {
     pub emulator: Emulator,
-    pub proxy: Proxy,
+    pub gate: Gate,
     pub key: TestKey,
     pub function: Function,
 }
@@ -169,17 +171,17 @@ impl Harness {
     pub async fn start(env: &[(&str, &str)]) -> Self {
         let url = kms_url();
         let key = create_key(&url).await;
-        let proxy = Proxy::start(&url).await;
+        let gate = Gate::start(&url, Some("testing")).await;
         let emulator = Emulator::start().await;
         let mut vars: Vec<(&str, String)> = vec![
             ("KMS_KEY_ID", key.alias.clone()),
-            ("AWS_ENDPOINT_URL_KMS", proxy.url()),
+            ("AWS_ENDPOINT_URL_KMS", gate.url()),
         ];
         vars.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
         let function = Function::spawn(&emulator, &vars);
         Harness {
             emulator,
-            proxy,
+            gate,
             key,
             function,
         }

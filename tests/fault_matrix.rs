@@ -1,0 +1,485 @@
+//! The fault matrix: every way a real Lambda breaks a KMS signature, run through the real
+//! binary, behind the strict SigV4 time gate (`examples/kms-gate`), against moto. Each scenario
+//! asserts the outcome, the attempts used, and reads the EMF line. The README's table "How this
+//! template defeats Signature expired" names these tests.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use support::{b64, Canned, Harness, Outcome};
+
+fn encrypt(plaintext: &[u8]) -> Value {
+    json!({"operation": "encrypt", "plaintext": b64(plaintext), "encryptionContext": {"scenario": "matrix"}})
+}
+
+fn attempts(line: &Value) -> i64 {
+    line["KmsAttempts"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no KmsAttempts in {line}"))
+}
+
+/// Sends an encrypt and returns its outcome and EMF line (the `n`th of the run, counting from 1).
+async fn encrypt_nth(h: &Harness, n: usize) -> (Outcome, Value) {
+    let out = h
+        .emulator
+        .invoke(&encrypt(format!("call {n}").as_bytes()))
+        .await;
+    let emf = h.function.emf_wait(n).await;
+    (out, emf[n - 1].clone())
+}
+
+// ---- 1. Client clock offset --------------------------------------------------------------
+
+#[tokio::test]
+async fn a_wrong_client_clock_costs_at_most_one_retry_and_none_on_the_next_call() {
+    let offsets_min: [i64; 9] = [-60, -15, -6, -4, 0, 4, 6, 15, 60];
+    let runs = offsets_min.iter().map(|&m| async move {
+        let offset = (m * 60).to_string();
+        let h = Harness::start(&[("KMS_CLOCK_OFFSET_SECONDS", offset.as_str())]).await;
+        let (first, line1) = encrypt_nth(&h, 1).await;
+        let (second, line2) = encrypt_nth(&h, 2).await;
+        (m, first, line1, second, line2, h.gate.rejected())
+    });
+    for (m, first, line1, second, line2, rejected) in one_after_another(runs).await {
+        assert!(matches!(first, Outcome::Ok(_)), "{m} min: {first:?}");
+        assert!(matches!(second, Outcome::Ok(_)), "{m} min: {second:?}");
+        // Inside KMS's 5-minute window no retry is needed; outside it, exactly one.
+        let expected_first = if m.abs() <= 4 { 1 } else { 2 };
+        assert_eq!(
+            attempts(&line1),
+            expected_first,
+            "{m} min, first call: {line1}"
+        );
+        assert_eq!(
+            attempts(&line2),
+            1,
+            "{m} min: the learned skew persists on the client: {line2}"
+        );
+        assert_eq!(rejected, (expected_first - 1) as usize, "{m} min");
+        let skew = line2["ClockSkewMs"].as_i64().unwrap();
+        assert!(
+            (skew + m * 60_000).abs() <= 2_000,
+            "{m} min: applied skew {skew} ms"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_skew_correction_and_the_extra_retry_six_minutes_of_skew_fail_with_the_bug() {
+    // The bug this template prevents: a client that neither corrects skew nor re-signs.
+    let runs = [-60i64, -15, -6, 6, 15, 60]
+        .into_iter()
+        .map(|m| async move {
+            let offset = (m * 60).to_string();
+            let h = Harness::start(&[
+                ("KMS_CLOCK_OFFSET_SECONDS", offset.as_str()),
+                ("AWS_DISABLE_CLOCK_SKEW_CORRECTION", "true"),
+                ("KMS_RETRY_EXPIRED_SIGNATURES", "false"),
+            ])
+            .await;
+            (m, encrypt_nth(&h, 1).await)
+        });
+    for (m, (out, _)) in one_after_another(runs).await {
+        let Outcome::Err {
+            error_type,
+            message,
+        } = &out
+        else {
+            panic!("{m} min: succeeded without the defences")
+        };
+        assert_eq!(error_type, "KmsAuthFailed", "{m} min");
+        let expected = if m < 0 {
+            "Signature expired"
+        } else {
+            "Signature not yet current"
+        };
+        assert!(message.contains(expected), "{m} min: {message}");
+    }
+}
+
+// ---- 2. Freeze/thaw in flight --------------------------------------------------------------
+
+#[tokio::test]
+async fn a_request_signed_then_delivered_six_minutes_late_is_re_signed_once() {
+    let h = Harness::start(&[]).await;
+    h.ready().await;
+    // The next request arrives 6 minutes after it was signed; the clocks agree again, so the
+    // SDK's measured skew is ~0 and its own classifier would not retry.
+    h.gate.arrive_late(1, Duration::from_secs(6 * 60));
+    let (out, line) = encrypt_nth(&h, 1).await;
+    assert_eq!(out.ok()["keyId"], h.key.arn);
+    assert_eq!(attempts(&line), 2, "{line}");
+    assert_eq!(h.gate.rejected(), 1);
+    assert!(
+        line["ClockSkewMs"].as_i64().unwrap().abs() <= 2_000,
+        "{line}"
+    );
+
+    // Without the template's classifier the same delivery is the reported bug.
+    let bare = Harness::start(&[("KMS_RETRY_EXPIRED_SIGNATURES", "false")]).await;
+    bare.ready().await;
+    bare.gate.arrive_late(1, Duration::from_secs(6 * 60));
+    let (out, line) = encrypt_nth(&bare, 1).await;
+    let Outcome::Err {
+        error_type,
+        message,
+    } = out
+    else {
+        panic!("succeeded without the classifier")
+    };
+    assert_eq!(error_type, "KmsAuthFailed");
+    assert!(message.contains("Signature expired"), "{message}");
+    assert_eq!(attempts(&line), 1);
+}
+
+#[tokio::test]
+async fn in_process_a_signature_made_six_minutes_in_the_past_is_retried_with_a_fresh_one() {
+    use kms_lambda::config::Config;
+    use kms_lambda::kms::SdkClientBuilder;
+    let url = support::kms_url();
+    let key = support::create_key(&url).await;
+    let gate = support::Gate::start(&url, Some("testing")).await;
+
+    for (with_classifier, expect_ok) in [(true, true), (false, false)] {
+        let config = Config::from_lookup(|k| match k {
+            "KMS_KEY_ID" => Some(key.alias.clone()),
+            "KMS_RETRY_EXPIRED_SIGNATURES" => Some(with_classifier.to_string()),
+            _ => None,
+        })
+        .unwrap();
+        let past = past_signer::PastSigner::new(Duration::from_secs(6 * 60));
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_sdk_kms::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_kms::config::SharedCredentialsProvider::new(
+                aws_sdk_kms::config::Credentials::new("testing", "testing", None, None, "test"),
+            ))
+            .endpoint_url(gate.url())
+            .retry_config(kms_lambda::skew::retry_config(3))
+            .build();
+        let conf = SdkClientBuilder::new(&config)
+            .client_config(&sdk)
+            .time_source(past.clone())
+            .interceptor(past.clone())
+            .build();
+        let client = aws_sdk_kms::Client::from_conf(conf);
+        let before = gate.requests();
+        let result = client
+            .encrypt()
+            .key_id(&key.alias)
+            .plaintext(aws_sdk_kms::primitives::Blob::new(b"x".to_vec()))
+            .send()
+            .await;
+        assert_eq!(
+            result.is_ok(),
+            expect_ok,
+            "classifier {with_classifier}: {result:?}"
+        );
+        let sent = gate.requests() - before;
+        assert_eq!(
+            sent,
+            if with_classifier { 2 } else { 1 },
+            "classifier {with_classifier}"
+        );
+    }
+}
+
+mod past_signer {
+    //! A time source that makes the signer — and only the signer, on the first attempt —
+    //! read a clock `lag` in the past: a request signed before a freeze.
+    use aws_sdk_kms::config::interceptors::BeforeTransmitInterceptorContextMut;
+    use aws_sdk_kms::config::{ConfigBag, Intercept, RuntimeComponents};
+    use aws_smithy_async::time::TimeSource;
+    use std::sync::atomic::{AtomicU8, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime};
+
+    #[derive(Debug, Clone)]
+    pub struct PastSigner {
+        lag: Duration,
+        // 0: before signing, 1: signing the first attempt (lagging), 2: later.
+        phase: Arc<AtomicU8>,
+    }
+
+    impl PastSigner {
+        pub fn new(lag: Duration) -> Self {
+            PastSigner {
+                lag,
+                phase: Arc::new(AtomicU8::new(0)),
+            }
+        }
+    }
+
+    impl TimeSource for PastSigner {
+        fn now(&self) -> SystemTime {
+            let now = SystemTime::now();
+            if self.phase.load(Ordering::SeqCst) == 1 {
+                now - self.lag
+            } else {
+                now
+            }
+        }
+    }
+
+    impl Intercept for PastSigner {
+        fn name(&self) -> &'static str {
+            "PastSigner"
+        }
+        fn modify_before_signing(
+            &self,
+            _: &mut BeforeTransmitInterceptorContextMut<'_>,
+            _: &RuntimeComponents,
+            _: &mut ConfigBag,
+        ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+            let _ = self
+                .phase
+                .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst);
+            Ok(())
+        }
+        fn modify_before_transmit(
+            &self,
+            _: &mut BeforeTransmitInterceptorContextMut<'_>,
+            _: &RuntimeComponents,
+            _: &mut ConfigBag,
+        ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+            self.phase.store(2, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+}
+
+// ---- 3. A real freeze of the process --------------------------------------------------------
+
+fn signal(pid: u32, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {sig} {pid}");
+}
+
+#[tokio::test]
+async fn sigstop_while_the_gate_drops_idle_connections_and_jumps_its_clock_then_sigcont_succeeds() {
+    let h = Harness::start(&[]).await;
+    let (out, _) = encrypt_nth(&h, 1).await;
+    out.ok();
+    let connections_before = h.gate.connections();
+
+    // Freeze the sandbox between invocations, as Lambda does.
+    signal(h.function.pid(), "-STOP");
+    h.gate.close_idle_connections(); // the pooled keep-alive connection dies while frozen
+    h.gate.set_clock_offset(10 * 60); // and "KMS time" moves on by 10 minutes
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    signal(h.function.pid(), "-CONT");
+
+    let (out, line) = encrypt_nth(&h, 2).await;
+    assert_eq!(
+        out.ok()["keyId"],
+        h.key.arn,
+        "a stale pooled connection must never surface as an error"
+    );
+    assert!(
+        h.gate.connections() > connections_before,
+        "a new connection was opened"
+    );
+    // Signed by a clock 10 minutes behind KMS: one rejection, corrected by the SDK's skew
+    // measurement (the response Date is 10 minutes ahead).
+    assert!(attempts(&line) <= 2, "{line}");
+    let (out, line) = encrypt_nth(&h, 3).await;
+    out.ok();
+    assert_eq!(attempts(&line), 1, "{line}");
+}
+
+#[tokio::test]
+async fn a_connection_reset_mid_request_is_retried() {
+    let h = Harness::start(&[]).await;
+    encrypt_nth(&h, 1).await.0.ok();
+    h.gate.reset_next(1);
+    let (out, line) = encrypt_nth(&h, 2).await;
+    out.ok();
+    assert_eq!(attempts(&line), 2, "{line}");
+}
+
+// ---- 4. Throttling, 5xx, outage, hang, refused connections -----------------------------------
+
+#[tokio::test]
+async fn throttling_and_5xx_bursts_within_the_retry_budget_succeed() {
+    let h = Harness::start(&[("KMS_MAX_ATTEMPTS", "3")]).await;
+    h.gate
+        .fail_next([Canned::throttling(), Canned::throttling()]);
+    let (out, line) = encrypt_nth(&h, 1).await;
+    out.ok();
+    assert_eq!(attempts(&line), 3);
+    h.gate.fail_next([Canned::status(500), Canned::status(503)]);
+    let (out, line) = encrypt_nth(&h, 2).await;
+    out.ok();
+    assert_eq!(attempts(&line), 3);
+    h.gate.fail_next([
+        Canned::throttling(),
+        Canned::throttling(),
+        Canned::throttling(),
+    ]);
+    let (out, _) = encrypt_nth(&h, 3).await;
+    assert_eq!(out.error_type(), "KmsThrottled");
+}
+
+/// Invokes with a 4-second function timeout and checks the typed error came before it.
+async fn invoke_against_deadline(h: &Harness, expected: &[&str]) -> Value {
+    let started = Instant::now();
+    let body = serde_json::to_vec(&encrypt(b"outage")).unwrap();
+    let out = h.emulator.invoke_raw(body, Duration::from_secs(4)).await;
+    let took = started.elapsed();
+    assert!(expected.contains(&out.error_type()), "{out:?}");
+    assert!(
+        took < Duration::from_secs(4),
+        "answered after the deadline: {took:?}"
+    );
+    let n = h.function.emf().len().max(1);
+    h.function.emf_wait(n).await.pop().unwrap()
+}
+
+#[tokio::test]
+async fn a_total_outage_is_kms_unavailable_before_the_deadline() {
+    let h = Harness::start(&[]).await;
+    h.ready().await;
+    h.gate
+        .fail_next(std::iter::repeat_n(Canned::status(503), 10));
+    let line = invoke_against_deadline(&h, &["KmsUnavailable"]).await;
+    assert_eq!(attempts(&line), 3, "{line}");
+}
+
+#[tokio::test]
+async fn a_hung_kms_is_deadline_exceeded_before_the_deadline() {
+    let h = Harness::start(&[]).await;
+    h.ready().await;
+    h.gate.hang(Some(Duration::from_secs(60)));
+    invoke_against_deadline(&h, &["DeadlineExceeded"]).await;
+}
+
+#[tokio::test]
+async fn refused_connections_are_kms_unavailable_before_the_deadline() {
+    let h = Harness::start(&[]).await;
+    h.ready().await;
+    h.gate.refuse_connections(true);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    invoke_against_deadline(&h, &["KmsUnavailable", "DeadlineExceeded"]).await;
+    h.gate.refuse_connections(false);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let n = h.function.emf().len();
+    encrypt_nth(&h, n + 1).await.0.ok();
+}
+
+// ---- 5. Proactive initialisation -----------------------------------------------------------
+
+#[tokio::test]
+async fn proactive_init_then_the_first_event_30_seconds_later_succeeds_with_no_traffic_in_the_gap()
+{
+    let h = Harness::start(&[]).await;
+    h.ready().await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(h.gate.requests(), 0, "KMS traffic during the gap");
+    let (out, line) = encrypt_nth(&h, 1).await;
+    out.ok();
+    assert_eq!(attempts(&line), 1);
+    assert_eq!(line["ColdStart"], 1);
+    assert!(line["ClientInitMs"].is_number());
+}
+
+// ---- 6. SnapStart ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn snapstart_restore_after_a_clock_jump_succeeds_on_the_first_invoke() {
+    let h = Harness::start(&[("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start")]).await;
+    h.emulator
+        .wait_for_snapshot_point(Duration::from_secs(30))
+        .await;
+    assert_eq!(
+        h.gate.requests(),
+        0,
+        "nothing built or sent before the snapshot"
+    );
+    // The snapshot is restored later, on another host whose idea of time differs by 20 min.
+    h.gate.set_clock_offset(20 * 60);
+    h.emulator.restore();
+    h.ready().await;
+    let (out, line) = encrypt_nth(&h, 1).await;
+    assert_eq!(out.ok()["keyId"], h.key.arn);
+    assert!(attempts(&line) <= 2, "{line}");
+    let output = h.function.output();
+    assert_eq!(
+        output
+            .iter()
+            .filter(|l| l.contains("SnapStart: dropped"))
+            .count(),
+        2,
+        "{output:#?}"
+    );
+    let (out, line) = encrypt_nth(&h, 2).await;
+    out.ok();
+    assert_eq!(attempts(&line), 1);
+}
+
+// ---- 7. Load ---------------------------------------------------------------------------------
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_invocations_at_concurrency_8_no_errors_one_client_build_flat_rss() {
+    let h = Harness::start(&[("AWS_LAMBDA_MAX_CONCURRENCY", "8"), ("RUST_LOG", "warn")]).await;
+    h.emulator.wait_for_polls(8, Duration::from_secs(30)).await;
+    let run = |from: usize, to: usize| {
+        let pending: Vec<_> = (from..to)
+            .map(|i| {
+                h.emulator.submit(
+                    serde_json::to_vec(&encrypt(format!("load {i}").as_bytes())).unwrap(),
+                    Duration::from_secs(30),
+                )
+            })
+            .collect();
+        async move {
+            let mut errors = 0;
+            for rx in pending {
+                if !matches!(rx.await.unwrap(), Outcome::Ok(_)) {
+                    errors += 1;
+                }
+            }
+            errors
+        }
+    };
+    let mut errors = run(0, 200).await;
+    let rss_warm = rss_kib(h.function.pid());
+    errors += run(200, 1000).await;
+    let rss_end = rss_kib(h.function.pid());
+    assert_eq!(errors, 0);
+    let emf = h.function.emf_wait(1000).await;
+    assert_eq!(emf.len(), 1000);
+    assert_eq!(
+        emf.iter()
+            .filter(|l| l.get("ClientInitMs").is_some())
+            .count(),
+        1,
+        "exactly one client build"
+    );
+    // Flat: 800 more invocations may not grow the resident set by more than 4 MiB.
+    assert!(
+        rss_end <= rss_warm + 4096,
+        "RSS grew from {rss_warm} KiB to {rss_end} KiB"
+    );
+    eprintln!("load: RSS {rss_warm} KiB after 200 invocations, {rss_end} KiB after 1000");
+}
+
+/// Runs the scenarios one after another (each starts its own function) and collects results.
+async fn one_after_another<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut out = Vec::new();
+    for f in futures {
+        out.push(f.await);
+    }
+    out
+}

@@ -10,12 +10,13 @@ PYTHON ?= python3
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: help venv invoke test lint unit-and-integration scaffold-check build scaffold bench clean
+.PHONY: help venv invoke test lint unit-and-integration scaffold-check build scaffold bench fuzz clean
 
 help:
 	@echo "make invoke    run the function locally on events/ against a local KMS (no AWS account)"
 	@echo "make test      fmt, clippy, unit + integration tests, template lint, scaffold check"
 	@echo "make bench     benchmarks (envelope throughput); results in bench/results/"
+	@echo "make fuzz      fuzz event decoding and envelope parsing (FUZZ_SECONDS each, default 600)"
 	@echo "make build     cross-compile for arm64 Lambda (target/lambda/kms-lambda/bootstrap)"
 	@echo "make scaffold NAME=my-function DEST=../my-function   copy this template as a new function"
 
@@ -41,6 +42,7 @@ lint: venv
 	actionlint .github/workflows/ci.yml
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
 	check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+	$(VENV)/bin/python scripts/check-least-privilege.py template.yaml src/kms.rs
 
 # Unit tests and the integration tests (real binary, Runtime API emulator, local KMS).
 unit-and-integration: venv
@@ -56,6 +58,20 @@ build: venv
 # Benchmarks (never part of `make test`): envelope throughput at 1 MiB vs raw AES-256-GCM.
 bench:
 	cargo bench --bench envelope
+
+# Fuzzing with cargo-fuzz (libFuzzer + AddressSanitizer). Not part of `make test`.
+# RUSTC_BOOTSTRAP lets the stable toolchain take the sanitizer flags cargo-fuzz passes.
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS := event_decoding envelope_parsing
+fuzz:
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
+	mkdir -p fuzz/corpus/event_decoding fuzz/corpus/envelope_parsing
+	cp tests/bad-input/*.json events/*.json events/mistakes/*.json fuzz/corpus/event_decoding/
+	cp fuzz/seeds/envelope_parsing/* fuzz/corpus/envelope_parsing/
+	for t in $(FUZZ_TARGETS); do \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz $$t fuzz/corpus/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 || exit 1; \
+	done
 
 scaffold:
 	@test -n "$(NAME)" -a -n "$(DEST)" || { echo "usage: make scaffold NAME=my-function DEST=../my-function" >&2; exit 2; }

@@ -38,6 +38,8 @@ pub enum ErrorType {
     KmsError,
     /// Not enough time was left in the invocation for the KMS call to finish.
     DeadlineExceeded,
+    /// A bug in the function (a panic); the invocation failed, the sandbox keeps serving.
+    Internal,
 }
 
 impl ErrorType {
@@ -57,6 +59,7 @@ impl ErrorType {
             ErrorType::KmsAuthFailed => "KmsAuthFailed",
             ErrorType::KmsError => "KmsError",
             ErrorType::DeadlineExceeded => "DeadlineExceeded",
+            ErrorType::Internal => "Internal",
         }
     }
 }

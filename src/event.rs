@@ -107,6 +107,11 @@ pub struct DecryptResponse {
     pub mode: &'static str,
 }
 
+/// Largest encryption context this function accepts: keys and values together, in UTF-8 bytes.
+/// A context travels in every KMS request and lands in CloudTrail; 8 KiB is generous for
+/// non-secret labels and keeps it within what KMS accepts.
+pub const MAX_CONTEXT_BYTES: usize = 8192;
+
 /// Prefix by which [`crate::raw_event`] marks an event that was not JSON at all.
 pub const MALFORMED_MARKER: &str = "\u{0}kms-lambda: malformed event: ";
 
@@ -345,6 +350,15 @@ fn context(obj: &Map<String, Value>) -> Result<HashMap<String, String>, Error> {
             )))
         }
     };
+    let total: usize = map
+        .iter()
+        .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+        .sum();
+    if total > MAX_CONTEXT_BYTES {
+        return Err(Error::invalid_request(format!(
+            "\"encryptionContext\" is {total} bytes (keys and values); the limit is {MAX_CONTEXT_BYTES}"
+        )));
+    }
     map.iter()
         .map(|(k, v)| {
             if k.is_empty() {

@@ -26,6 +26,10 @@ pub struct App<B: BuildClient> {
     kms: LazyClient<B>,
     data_keys: DataKeyCache,
     cold: AtomicBool,
+    /// Debug builds only: panic on `{"operation":"panic"}` when `KMS_LAMBDA_TEST_PANIC` is set,
+    /// so a test can show that a panic stays one failed invocation.
+    #[cfg(debug_assertions)]
+    test_panic: bool,
 }
 
 impl<B> App<B>
@@ -40,6 +44,8 @@ where
             config,
             kms: LazyClient::new(builder),
             cold: AtomicBool::new(true),
+            #[cfg(debug_assertions)]
+            test_panic: std::env::var_os("KMS_LAMBDA_TEST_PANIC").is_some(),
         })
     }
 
@@ -55,16 +61,29 @@ where
         let cold_start = self.cold.swap(false, Ordering::Relaxed);
         let (payload, ctx) = (event.payload, event.context);
 
+        #[cfg(debug_assertions)]
+        let forced_panic = self.test_panic && payload["operation"] == "panic";
         let request = event::parse(&payload);
         drop(payload);
         let operation = request.as_ref().ok().map(Request::operation);
-        let result = match request {
-            Ok(request) => {
-                let deadline = invocation_deadline(ctx.deadline, SystemTime::now());
-                self.execute(request, deadline, &recorder).await
+        let work = async {
+            #[cfg(debug_assertions)]
+            if forced_panic {
+                panic!("forced panic (KMS_LAMBDA_TEST_PANIC)");
             }
-            Err(e) => Err(e),
+            let request = request?;
+            let deadline = invocation_deadline(ctx.deadline, SystemTime::now());
+            self.execute(request, deadline, &recorder).await
         };
+        // A panic fails this invocation with a stable `Internal` error (and still writes its
+        // EMF line) instead of the runtime's type-name error; the sandbox keeps serving. The
+        // panic message goes to the logs through the panic hook, never to the caller.
+        let result = CatchUnwind(Box::pin(work)).await.unwrap_or_else(|_| {
+            Err(Error::new(
+                ErrorType::Internal,
+                "the function failed unexpectedly (a bug); the logs have the details",
+            ))
+        });
 
         let line = emf_line(
             &recorder.snapshot(),
@@ -244,6 +263,26 @@ where
             };
         let plaintext = envelope::open(&decrypted.key, blob, &context)?;
         Ok((plaintext, decrypted.key_id))
+    }
+}
+
+/// Polls a future inside `catch_unwind`. (The runtime catches panics too, but reports them
+/// with a Rust type name as `errorType`.)
+struct CatchUnwind<F>(std::pin::Pin<Box<F>>);
+
+impl<F: std::future::Future> std::future::Future for CatchUnwind<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Err(panic) => std::task::Poll::Ready(Err(panic)),
+        }
     }
 }
 

@@ -53,15 +53,62 @@ pub fn malformed(body: &[u8]) -> Option<String> {
     if std::str::from_utf8(body).is_err() {
         return Some("the body is not UTF-8".into());
     }
-    match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+    match serde_json::from_slice::<Probe>(body) {
         Ok(_) => None,
-        // serde_json's syntax messages name a position, never the input's content.
+        // serde_json's messages name a position, never the input's content.
         Err(e) => Some(format!(
             "{:?} error at line {} column {}",
             e.classify(),
             e.line(),
             e.column()
         )),
+    }
+}
+
+/// Accepts exactly what parsing into a `serde_json::Value` accepts — the runtime does that
+/// next — without building it: same recursion limit (128), same number range, same string
+/// rules. (`IgnoredAny` is not enough: it skips nesting and huge exponents the runtime rejects.)
+struct Probe;
+
+impl<'de> serde::Deserialize<'de> for Probe {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ProbeVisitor)
+    }
+}
+
+struct ProbeVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ProbeVisitor {
+    type Value = Probe;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Probe, E> {
+        Ok(Probe)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Probe, E> {
+        Ok(Probe)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Probe, E> {
+        Ok(Probe)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Probe, E> {
+        Ok(Probe)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Probe, E> {
+        Ok(Probe)
+    }
+    fn visit_unit<E>(self) -> Result<Probe, E> {
+        Ok(Probe)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Probe, A::Error> {
+        while seq.next_element::<Probe>()?.is_some() {}
+        Ok(Probe)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Probe, A::Error> {
+        while map.next_entry::<serde::de::IgnoredAny, Probe>()?.is_some() {}
+        Ok(Probe)
     }
 }
 
@@ -94,5 +141,21 @@ mod tests {
         assert!(!malformed(b"{\"secret-value\" 1}")
             .unwrap()
             .contains("secret"));
+    }
+
+    #[test]
+    fn whatever_the_runtime_cannot_parse_into_a_value_is_malformed() {
+        for body in [&b"{\"n\": 1e400}"[..], b"[-1e999]"] {
+            assert!(serde_json::from_slice::<serde_json::Value>(body).is_err());
+            assert!(malformed(body).is_some());
+        }
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert!(malformed(deep.as_bytes())
+            .unwrap()
+            .contains("error at line 1 column"));
+        let ok = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert_eq!(malformed(ok.as_bytes()), None);
+        let in_string = format!("{{\"k\":\"{}\\\"{}\"}}", "[".repeat(300), "{".repeat(300));
+        assert_eq!(malformed(in_string.as_bytes()), None, "{in_string}");
     }
 }

@@ -3,6 +3,8 @@
 
 mod support;
 
+use base64::Engine;
+
 use serde_json::{json, Value};
 use std::time::Duration;
 use support::{b64, Canned, Harness, Outcome};
@@ -345,7 +347,21 @@ async fn plaintext_never_reaches_the_logs_even_at_trace_level() {
         .await
         .ok();
     assert_eq!(back["plaintext"], b64(big.as_bytes()));
-    h.function.emf_wait(8).await;
+    // Envelope error paths: wrong context, and a damaged envelope.
+    h.emulator
+        .invoke(&decrypt(&env["ciphertext"], json!({"k": "v"})))
+        .await
+        .error_type();
+    let mut damaged = base64::engine::general_purpose::STANDARD
+        .decode(env["ciphertext"].as_str().unwrap())
+        .unwrap();
+    let last = damaged.len() - 1;
+    damaged[last] ^= 1;
+    h.emulator
+        .invoke(&decrypt(&json!(b64(&damaged)), json!({})))
+        .await
+        .error_type();
+    h.function.emf_wait(10).await;
 
     let output = h.function.output().join("\n");
     assert!(

@@ -55,9 +55,14 @@ build: venv
 	cargo lambda build --release --arm64 --bin kms-lambda
 	@ls -l target/lambda/kms-lambda/bootstrap
 
-# Benchmarks (never part of `make test`): envelope throughput at 1 MiB vs raw AES-256-GCM.
-bench:
+# Benchmarks (never part of `make test`): the release binary under the emulator against the
+# local KMS, beside a plain SDK call and the Node.js v3 peer; envelope throughput; arm64 size.
+bench: venv
+	npm ci --prefix bench/node --no-audit --no-fund
+	cargo lambda build --release --arm64 --bin kms-lambda
+	$(VENV)/bin/python scripts/artifact-size.py target/lambda/kms-lambda/bootstrap bench/results/artifact.json
 	cargo bench --bench envelope
+	cargo bench --bench lambda
 
 # Fuzzing with cargo-fuzz (libFuzzer + AddressSanitizer). Not part of `make test`.
 # RUSTC_BOOTSTRAP lets the stable toolchain take the sanitizer flags cargo-fuzz passes.

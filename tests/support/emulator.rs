@@ -65,6 +65,7 @@ struct State {
     next_id: AtomicUsize,
     restore_polled: AtomicBool,
     restored: tokio::sync::watch::Sender<bool>,
+    first_poll: std::sync::OnceLock<Instant>,
 }
 
 /// The emulator; serves on a loopback port until dropped with the test's runtime.
@@ -88,6 +89,7 @@ impl Emulator {
             next_id: AtomicUsize::new(0),
             restore_polled: AtomicBool::new(false),
             restored: tokio::sync::watch::channel(false).0,
+            first_poll: std::sync::OnceLock::new(),
         });
         let s = state.clone();
         super::serve(listener, move |req| route(s.clone(), req));
@@ -120,6 +122,11 @@ impl Emulator {
             )
             .await;
         }
+    }
+
+    /// When the first `/next` poll arrived (INIT done), if it has.
+    pub fn first_poll_at(&self) -> Option<Instant> {
+        self.state.first_poll.get().copied()
     }
 
     /// SnapStart: waits until the runtime, its INIT done, asks `/restore/next` (the snapshot point).
@@ -189,6 +196,7 @@ async fn route(s: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<By
         .collect();
     Ok(match parts.as_slice() {
         ["invocation", "next"] => {
+            let _ = s.first_poll.set(Instant::now());
             s.polls.fetch_add(1, Ordering::SeqCst);
             s.polled.notify_waiters();
             let next = s.queue_rx.lock().await.recv().await;
@@ -245,8 +253,19 @@ pub struct Function {
 impl Function {
     /// Spawns the binary with Lambda's reserved variables, dummy credentials and `env`.
     pub fn spawn(emulator: &Emulator, env: &[(&str, String)]) -> Self {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_kms-lambda"));
-        cmd.env_clear()
+        Self::spawn_command(emulator, env!("CARGO_BIN_EXE_kms-lambda"), &[], env)
+    }
+
+    /// Spawns any Lambda runtime (e.g. the Node.js peer in the benchmarks) the same way.
+    pub fn spawn_command(
+        emulator: &Emulator,
+        program: &str,
+        args: &[&str],
+        env: &[(&str, String)],
+    ) -> Self {
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(args)
+            .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("AWS_LAMBDA_RUNTIME_API", emulator.address())
             .env("AWS_LAMBDA_FUNCTION_NAME", "kms-lambda-test")
@@ -265,7 +284,9 @@ impl Function {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let mut child = cmd.spawn().expect("spawn kms-lambda");
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
         let output = Arc::new(Mutex::new(Vec::new()));
         for stream in [
             Box::new(child.stdout.take().unwrap()) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,

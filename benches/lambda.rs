@@ -1,0 +1,439 @@
+//! `make bench`: the function as Lambda runs it — the release binary under the Runtime API
+//! emulator, against the local KMS — beside a plain SDK call and the Node.js v3 peer, all in
+//! the same run. Every figure is min / median / max over repeated runs; comparisons are ratios
+//! of medians from this run. Writes bench/results/bench.{md,json}.
+//!
+//! Under `cargo test --all-targets` (no `--bench` argument) it makes one pass of each step as a
+//! smoke test and writes nothing.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use support::{b64, Emulator, Function, Outcome};
+
+#[derive(Clone, Copy)]
+struct Stats {
+    min: f64,
+    median: f64,
+    max: f64,
+}
+
+fn stats(mut v: Vec<f64>) -> Stats {
+    assert!(!v.is_empty());
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    Stats {
+        min: v[0],
+        median: v[v.len() / 2],
+        max: v[v.len() - 1],
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn encrypt_event() -> Value {
+    json!({"operation": "encrypt", "plaintext": b64(b"benchmark payload"), "encryptionContext": {"bench": "1"}})
+}
+
+/// A runtime to start: the Rust binary (lazy or eager client) or the Node.js peer.
+struct Runtime {
+    program: String,
+    args: Vec<String>,
+    env: Vec<(&'static str, String)>,
+}
+
+struct ColdRun {
+    init_ms: f64,
+    first_ms: f64,
+    warm_ms: f64,
+}
+
+async fn invoke_ms(emu: &Emulator, event: &Value) -> f64 {
+    let t = Instant::now();
+    match emu.invoke(event).await {
+        Outcome::Ok(_) => ms(t.elapsed()),
+        Outcome::Err {
+            error_type,
+            message,
+        } => panic!("benchmark invocation failed: {error_type}: {message}"),
+    }
+}
+
+/// Exec → first `/next` poll (INIT), then the first invoke and the median of `warm` more.
+async fn cold_run(rt: &Runtime, warm: usize) -> ColdRun {
+    let emu = Emulator::start().await;
+    let args: Vec<&str> = rt.args.iter().map(String::as_str).collect();
+    let t0 = Instant::now();
+    let _f = Function::spawn_command(&emu, &rt.program, &args, &rt.env);
+    emu.wait_for_polls(1, Duration::from_secs(60)).await;
+    let init_ms = ms(emu.first_poll_at().unwrap() - t0);
+    let first_ms = invoke_ms(&emu, &encrypt_event()).await;
+    let mut w = Vec::new();
+    for _ in 0..warm {
+        w.push(invoke_ms(&emu, &encrypt_event()).await);
+    }
+    ColdRun {
+        init_ms,
+        first_ms,
+        warm_ms: stats(w).median,
+    }
+}
+
+async fn cold_runs(rt: &Runtime, reps: usize, warm: usize) -> (Stats, Stats, Stats) {
+    let mut init = Vec::new();
+    let mut first = Vec::new();
+    let mut penalty = Vec::new();
+    for _ in 0..reps {
+        let r = cold_run(rt, warm).await;
+        init.push(r.init_ms);
+        first.push(r.first_ms);
+        penalty.push(r.first_ms - r.warm_ms);
+    }
+    (stats(init), stats(first), stats(penalty))
+}
+
+fn rss_kib(pid: u32, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+struct Row {
+    name: String,
+    unit: &'static str,
+    s: Option<Stats>,
+    value: Option<String>,
+    target: String,
+    ok: Option<bool>,
+}
+
+fn row(name: &str, unit: &'static str, s: Stats, target: &str, ok: Option<bool>) -> Row {
+    Row {
+        name: name.into(),
+        unit,
+        s: Some(s),
+        value: None,
+        target: target.into(),
+        ok,
+    }
+}
+
+fn fact(name: &str, value: String, target: &str, ok: Option<bool>) -> Row {
+    Row {
+        name: name.into(),
+        unit: "",
+        s: None,
+        value: Some(value),
+        target: target.into(),
+        ok,
+    }
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run(full));
+}
+
+async fn run(full: bool) {
+    let (reps, warm, rounds, load) = if full {
+        (10, 20, 300, 10_000)
+    } else {
+        (1, 2, 3, 20)
+    };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let url = support::kms_url();
+    let key = support::create_key(&url).await;
+    let base_env = vec![
+        ("KMS_KEY_ID", key.alias.clone()),
+        ("AWS_ENDPOINT_URL_KMS", url.clone()),
+        ("AWS_LAMBDA_LOG_LEVEL", "WARN".to_string()),
+    ];
+    let rust = |eager: bool| {
+        let mut env = base_env.clone();
+        if eager {
+            env.push(("KMS_LAMBDA_BENCH_EAGER_CLIENT", "1".into()));
+        }
+        Runtime {
+            program: env!("CARGO_BIN_EXE_kms-lambda").into(),
+            args: vec![],
+            env,
+        }
+    };
+    let mut rows = Vec::new();
+
+    // 1-2. Cold start and the lazy-init penalty, lazy and eager, and the Node.js peer.
+    let (init, first, penalty) = cold_runs(&rust(false), reps, warm).await;
+    let (e_init, e_first, e_penalty) = cold_runs(&rust(true), reps, warm).await;
+    let node_dir = root.join("bench/node");
+    let node = if node_dir.join("node_modules/@aws-sdk/client-kms").exists() {
+        let rt = Runtime {
+            program: "node".into(),
+            args: vec![node_dir.join("index.mjs").display().to_string()],
+            env: base_env.clone(),
+        };
+        Some(cold_runs(&rt, reps, warm).await)
+    } else {
+        println!("(Node.js peer skipped: run `npm ci --prefix bench/node`, as `make bench` does)");
+        None
+    };
+    rows.push(row(
+        "Cold start: exec → first /next (INIT), Rust",
+        "ms",
+        init,
+        "≤ 1/20 of Node.js",
+        None,
+    ));
+    rows.push(row(
+        "First encrypt invoke, lazy client (Rust)",
+        "ms",
+        first,
+        "",
+        None,
+    ));
+    rows.push(row(
+        "Lazy-init penalty: first − warm invoke (Rust)",
+        "ms",
+        penalty,
+        "≤ 15 ms",
+        Some(penalty.median <= 15.0),
+    ));
+    rows.push(row(
+        "Cold start with the client built in INIT (bench switch)",
+        "ms",
+        e_init,
+        "",
+        None,
+    ));
+    rows.push(row(
+        "First invoke with the client built in INIT",
+        "ms",
+        e_first,
+        "",
+        None,
+    ));
+    rows.push(row(
+        "First − warm with the client built in INIT",
+        "ms",
+        e_penalty,
+        "",
+        None,
+    ));
+    if let Some((n_init, n_first, n_penalty)) = node {
+        rows.push(row(
+            "Cold start, Node.js peer (@aws-sdk/client-kms v3)",
+            "ms",
+            n_init,
+            "",
+            None,
+        ));
+        rows.push(row(
+            "First encrypt invoke, Node.js peer",
+            "ms",
+            n_first,
+            "",
+            None,
+        ));
+        rows.push(row(
+            "Lazy-init penalty, Node.js peer",
+            "ms",
+            n_penalty,
+            "",
+            None,
+        ));
+        let ratio = init.median / n_init.median;
+        rows.push(fact(
+            "Cold start ratio Rust : Node.js (medians)",
+            format!("1 : {:.1}", 1.0 / ratio),
+            "≥ 1 : 20",
+            Some(ratio <= 0.05),
+        ));
+        rows.push(fact(
+            "First-invoke ratio Rust : Node.js (medians)",
+            format!("1 : {:.1}", n_first.median / first.median),
+            "",
+            None,
+        ));
+    }
+
+    // 3. Warm latency and the function's overhead above a plain SDK call, same KMS, same run.
+    let emu = Emulator::start().await;
+    let f = Function::spawn(&emu, &base_env);
+    emu.wait_for_polls(1, Duration::from_secs(60)).await;
+    invoke_ms(&emu, &encrypt_event()).await;
+    let mut enc = Vec::new();
+    let mut dec = Vec::new();
+    let mut ciphertext = Value::Null;
+    for _ in 0..rounds {
+        let t = Instant::now();
+        let out = emu.invoke(&encrypt_event()).await.ok();
+        enc.push(ms(t.elapsed()));
+        ciphertext = out["ciphertext"].clone();
+    }
+    let decrypt = json!({"operation": "decrypt", "ciphertext": ciphertext, "encryptionContext": {"bench": "1"}});
+    for _ in 0..rounds {
+        dec.push(invoke_ms(&emu, &decrypt).await);
+    }
+    let sdk = support::admin_client(&url);
+    let mut raw = Vec::new();
+    for _ in 0..rounds {
+        let t = Instant::now();
+        sdk.encrypt()
+            .key_id(&key.alias)
+            .plaintext(aws_sdk_kms::primitives::Blob::new(
+                b"benchmark payload".to_vec(),
+            ))
+            .encryption_context("bench", "1")
+            .send()
+            .await
+            .unwrap();
+        raw.push(ms(t.elapsed()));
+    }
+    let (enc, dec, raw) = (stats(enc), stats(dec), stats(raw));
+    let overhead_us = (enc.median - raw.median) * 1000.0;
+    rows.push(row("Warm encrypt invoke", "ms", enc, "", None));
+    rows.push(row("Warm decrypt invoke", "ms", dec, "", None));
+    rows.push(row(
+        "Plain SDK Encrypt to the same KMS (no Lambda)",
+        "ms",
+        raw,
+        "",
+        None,
+    ));
+    rows.push(fact(
+        "Overhead: warm encrypt invoke − plain SDK call (medians)",
+        format!("{overhead_us:.0} µs"),
+        "≤ 200 µs",
+        Some(overhead_us <= 200.0),
+    ));
+
+    // 4. Envelope throughput (from the envelope bench, run first by `make bench`).
+    if let Ok(text) = std::fs::read_to_string(root.join("bench/results/envelope.json")) {
+        let v: Vec<Value> = serde_json::from_str(&text).unwrap_or_default();
+        for e in v {
+            rows.push(fact(
+                &format!("{} at 1 MiB", e["name"].as_str().unwrap_or("envelope")),
+                format!(
+                    "{:.0} MiB/s median ({:.2} of raw AES-GCM)",
+                    e["median_mib_s"].as_f64().unwrap_or(0.0),
+                    e["ratio"].as_f64().unwrap_or(0.0)
+                ),
+                "",
+                None,
+            ));
+        }
+    }
+
+    // 5. Memory after many warm invocations.
+    let pid = f.pid();
+    let rss_start = rss_kib(pid, "VmRSS:");
+    let mut after_1k = rss_start;
+    let mut sent = 0;
+    while sent < load {
+        let batch: Vec<_> = (0..8.min(load - sent))
+            .map(|_| {
+                emu.submit(
+                    serde_json::to_vec(&encrypt_event()).unwrap(),
+                    Duration::from_secs(30),
+                )
+            })
+            .collect();
+        for rx in batch {
+            assert!(matches!(rx.await.unwrap(), Outcome::Ok(_)));
+        }
+        sent += 8;
+        if sent == 1000 {
+            after_1k = rss_kib(pid, "VmRSS:");
+        }
+    }
+    let rss_end = rss_kib(pid, "VmRSS:");
+    let peak = rss_kib(pid, "VmHWM:");
+    let grew = rss_end - after_1k;
+    rows.push(fact(
+        &format!("Max RSS after {load} warm invocations"),
+        format!("{:.1} MB (peak {:.1} MB)", rss_end / 1024.0, peak / 1024.0),
+        "≤ 25 MB",
+        Some(peak / 1024.0 <= 25.0),
+    ));
+    rows.push(fact(
+        "RSS growth from invocation 1,000 to the last",
+        format!("{:+.0} KiB", grew),
+        "flat (≤ 1 MiB)",
+        Some(grew <= 1024.0),
+    ));
+    drop(f);
+
+    // 6. Artefact size (written by `make bench` after `cargo lambda build --release --arm64`).
+    if let Ok(text) = std::fs::read_to_string(root.join("bench/results/artifact.json")) {
+        let a: Value = serde_json::from_str(&text).unwrap();
+        let zip = a["zip_bytes"].as_f64().unwrap_or(0.0) / 1e6;
+        rows.push(fact(
+            "arm64 bootstrap",
+            format!(
+                "{:.2} MB",
+                a["bootstrap_bytes"].as_f64().unwrap_or(0.0) / 1e6
+            ),
+            "",
+            None,
+        ));
+        rows.push(fact(
+            "arm64 zip",
+            format!("{zip:.2} MB"),
+            "≤ 6 MB",
+            Some(zip <= 6.0),
+        ));
+    }
+
+    if !full {
+        println!(
+            "lambda bench: smoke run only, {} rows measured (use `make bench` for numbers)",
+            rows.len()
+        );
+        return;
+    }
+    let mut md = String::from(
+        "| Measure | min | median | max | Target | Met |\n|---|---|---|---|---|---|\n",
+    );
+    let mut out = Vec::new();
+    for r in &rows {
+        let met = match r.ok {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "",
+        };
+        match (r.s, &r.value) {
+            (Some(s), _) => {
+                md.push_str(&format!(
+                    "| {} ({}) | {:.2} | {:.2} | {:.2} | {} | {} |\n",
+                    r.name, r.unit, s.min, s.median, s.max, r.target, met
+                ));
+                out.push(json!({"name": r.name, "unit": r.unit, "min": s.min, "median": s.median, "max": s.max, "target": r.target, "met": r.ok}));
+            }
+            (None, Some(v)) => {
+                md.push_str(&format!(
+                    "| {} | | {v} | | {} | {} |\n",
+                    r.name, r.target, met
+                ));
+                out.push(json!({"name": r.name, "value": v, "target": r.target, "met": r.ok}));
+            }
+            _ => {}
+        }
+    }
+    println!("\n{md}");
+    let dir = root.join("bench/results");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("bench.md"), &md).unwrap();
+    std::fs::write(
+        dir.join("bench.json"),
+        serde_json::to_string_pretty(&out).unwrap(),
+    )
+    .unwrap();
+}

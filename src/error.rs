@@ -137,9 +137,7 @@ where
     R: fmt::Debug,
 {
     let KmsCall {
-        operation,
-        key_id,
-        timeout_ms,
+        operation, key_id, ..
     } = call;
     match &err {
         SdkError::ServiceError(service) => {
@@ -148,13 +146,7 @@ where
             let detail = e.message().map(one_line).unwrap_or_default();
             from_service_code(code, &detail, operation, key_id)
         }
-        SdkError::TimeoutError(_) => Error::new(
-            ErrorType::DeadlineExceeded,
-            format!(
-                "KMS {operation} did not finish within the {timeout_ms} ms left in this invocation; \
-                 raise the function timeout or check the network path to KMS"
-            ),
-        ),
+        SdkError::TimeoutError(_) => deadline_exceeded(call),
         SdkError::DispatchFailure(failure) => {
             if failure.is_timeout() {
                 Error::new(
@@ -164,7 +156,9 @@ where
             } else if failure.is_io() {
                 Error::new(
                     ErrorType::KmsUnavailable,
-                    format!("KMS {operation}: could not reach KMS (connection failed), after retries"),
+                    format!(
+                        "KMS {operation}: could not reach KMS (connection failed), after retries"
+                    ),
                 )
             } else {
                 // Credential resolution failures surface here, before anything is sent.
@@ -198,6 +192,18 @@ where
             format!("KMS {operation}: {}", error_chain(&err)),
         ),
     }
+}
+
+/// The call did not finish within the time left in the invocation.
+pub fn deadline_exceeded(call: KmsCall<'_>) -> Error {
+    Error::new(
+        ErrorType::DeadlineExceeded,
+        format!(
+            "KMS {} did not finish within the {} ms left in this invocation; \
+             raise the function timeout or check the network path to KMS",
+            call.operation, call.timeout_ms
+        ),
+    )
 }
 
 /// Maps a KMS (or AWS-wide) error code. Public for unit tests of the table.

@@ -10,7 +10,7 @@ use crate::datakey::Generated;
 use crate::envelope::DataKey;
 use crate::error::{self, Error, ErrorType, KmsCall};
 use crate::lazy::BuildClient;
-use crate::metrics::{Recorder, WireInterceptor};
+use crate::metrics::{self, Recorder, WireInterceptor};
 use crate::skew::{self, ExpiredSignatureClassifier, OffsetClock};
 use aws_config::BehaviorVersion;
 use aws_sdk_kms::primitives::Blob;
@@ -67,13 +67,23 @@ pub trait Kms: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Generated, Error>> + Send;
 }
 
-/// Per-operation overrides: the deadline-derived timeout and this invocation's interceptor.
-fn per_call(opts: &CallOptions) -> aws_sdk_kms::config::Builder {
-    aws_sdk_kms::config::Builder::default().timeout_config(
-        aws_sdk_kms::config::timeout::TimeoutConfig::builder()
-            .operation_timeout(opts.timeout)
-            .build(),
-    )
+/// Runs one KMS call bounded by the invocation's deadline, with its wire measurements going to
+/// the invocation's recorder. A plain Tokio timeout rather than a per-call SDK operation-timeout
+/// override: same bound (it covers every attempt and backoff, and drops the request when it
+/// fires), without rebuilding the SDK's runtime plugins on every call.
+async fn bounded<T, E, R>(
+    opts: &CallOptions,
+    call: KmsCall<'_>,
+    fut: impl Future<Output = Result<T, aws_sdk_kms::error::SdkError<E, R>>>,
+) -> Result<T, Error>
+where
+    E: aws_sdk_kms::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    match tokio::time::timeout(opts.timeout, metrics::record(opts.recorder.clone(), fut)).await {
+        Ok(result) => result.map_err(|e| error::from_sdk(e, call)),
+        Err(_) => Err(error::deadline_exceeded(call)),
+    }
 }
 
 impl Kms for aws_sdk_kms::Client {
@@ -89,18 +99,14 @@ impl Kms for aws_sdk_kms::Client {
             key_id,
             timeout_ms: opts.timeout.as_millis(),
         };
-        let out = self
+        let request = self
             .encrypt()
             .key_id(key_id)
             .plaintext(Blob::new(plaintext))
             .set_encryption_context((!context.is_empty()).then_some(context))
             .encryption_algorithm(EncryptionAlgorithmSpec::SymmetricDefault)
-            .customize()
-            .interceptor(WireInterceptor::new(opts.recorder.clone()))
-            .config_override(per_call(opts))
-            .send()
-            .await
-            .map_err(|e| error::from_sdk(e, call))?;
+            .send();
+        let out = bounded(opts, call, request).await?;
         Ok(KmsOutput {
             data: out
                 .ciphertext_blob
@@ -122,18 +128,14 @@ impl Kms for aws_sdk_kms::Client {
             key_id,
             timeout_ms: opts.timeout.as_millis(),
         };
-        let out = self
+        let request = self
             .decrypt()
             .key_id(key_id)
             .ciphertext_blob(Blob::new(ciphertext))
             .set_encryption_context((!context.is_empty()).then_some(context))
             .encryption_algorithm(EncryptionAlgorithmSpec::SymmetricDefault)
-            .customize()
-            .interceptor(WireInterceptor::new(opts.recorder.clone()))
-            .config_override(per_call(opts))
-            .send()
-            .await
-            .map_err(|e| error::from_sdk(e, call))?;
+            .send();
+        let out = bounded(opts, call, request).await?;
         Ok(KmsOutput {
             data: out.plaintext.map(Blob::into_inner).unwrap_or_default(),
             key_id: out.key_id.unwrap_or_default(),
@@ -151,17 +153,13 @@ impl Kms for aws_sdk_kms::Client {
             key_id,
             timeout_ms: opts.timeout.as_millis(),
         };
-        let out = self
+        let request = self
             .generate_data_key()
             .key_id(key_id)
             .key_spec(DataKeySpec::Aes256)
             .set_encryption_context((!context.is_empty()).then_some(context))
-            .customize()
-            .interceptor(WireInterceptor::new(opts.recorder.clone()))
-            .config_override(per_call(opts))
-            .send()
-            .await
-            .map_err(|e| error::from_sdk(e, call))?;
+            .send();
+        let out = bounded(opts, call, request).await?;
         // Move the plaintext key straight into its wiped-on-drop wrapper (no copy).
         let key = DataKey::new(out.plaintext.map(Blob::into_inner).unwrap_or_default());
         Ok(Generated {
@@ -205,6 +203,7 @@ impl SdkClientBuilder {
         } else {
             builder
         }
+        .interceptor(WireInterceptor)
     }
 }
 

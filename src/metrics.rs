@@ -5,8 +5,10 @@
 //! handed to the HTTP connector, which is exactly the window a freeze/thaw or a slow INIT can
 //! stretch past KMS's 5 minutes.
 //!
-//! One [`Recorder`] lives for one invocation; a fresh [`WireInterceptor`] pointing at it is
-//! attached to each KMS call (per-operation, so concurrent invocations never mix numbers).
+//! One [`Recorder`] lives for one invocation. The [`WireInterceptor`] is installed once on the
+//! client; it finds the invocation's recorder in a task-local set by [`record`] around each KMS
+//! call, so concurrent invocations never mix numbers and no per-call SDK configuration (which
+//! costs a runtime-plugin rebuild on every call) is needed.
 
 use crate::amz_date;
 use aws_sdk_kms::config::interceptors::{
@@ -101,16 +103,20 @@ impl Recorder {
 }
 
 /// The SDK interceptor that feeds a [`Recorder`].
-#[derive(Debug)]
-pub struct WireInterceptor {
-    recorder: Arc<Recorder>,
+#[derive(Debug, Default)]
+pub struct WireInterceptor;
+
+tokio::task_local! {
+    static CURRENT: Arc<Recorder>;
 }
 
-impl WireInterceptor {
-    /// An interceptor reporting to `recorder`.
-    pub fn new(recorder: Arc<Recorder>) -> Self {
-        WireInterceptor { recorder }
-    }
+/// Runs `call` (a KMS call) with `recorder` receiving its wire measurements.
+pub async fn record<F: std::future::Future>(recorder: Arc<Recorder>, call: F) -> F::Output {
+    CURRENT.scope(recorder, call).await
+}
+
+fn with_current(f: impl FnOnce(&Recorder)) {
+    let _ = CURRENT.try_with(|r| f(r));
 }
 
 /// The signer's wall-clock time when this attempt was signed (time source, no skew).
@@ -160,7 +166,7 @@ impl Intercept for WireInterceptor {
             let diff = signed_diff_ms(stamped, signed) + 500;
             Some(diff.div_euclid(1000) * 1000)
         });
-        self.recorder.on_send(age, skew_ms);
+        with_current(|r| r.on_send(age, skew_ms));
         Ok(())
     }
 
@@ -170,7 +176,7 @@ impl Intercept for WireInterceptor {
         _rc: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        self.recorder.on_attempt_end();
+        with_current(Recorder::on_attempt_end);
         Ok(())
     }
 }

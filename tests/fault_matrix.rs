@@ -483,3 +483,103 @@ async fn one_after_another<F: std::future::Future>(
     }
     out
 }
+
+// ---- The gate itself -------------------------------------------------------------------------
+
+/// `YYYYMMDDTHHMMSSZ`
+fn is_amz_date(s: &str) -> bool {
+    kms_lambda::amz_date::parse(s).is_some()
+}
+
+/// Checks KMS's exact message shape: `Signature expired: A is now earlier than B (C - 5 min.)`.
+fn kms_time_message_shape(message: &str) -> bool {
+    let (prefix, middle, suffix) = if let Some(rest) = message.strip_prefix("Signature expired: ") {
+        (rest, " is now earlier than ", " - 5 min.)")
+    } else if let Some(rest) = message.strip_prefix("Signature not yet current: ") {
+        (rest, " is still later than ", " + 5 min.)")
+    } else {
+        return false;
+    };
+    let Some((a, rest)) = prefix.split_once(middle) else {
+        return false;
+    };
+    let Some((b, rest)) = rest.split_once(" (") else {
+        return false;
+    };
+    let Some(c) = rest.strip_suffix(suffix) else {
+        return false;
+    };
+    is_amz_date(a) && is_amz_date(b) && is_amz_date(c)
+}
+
+#[tokio::test]
+async fn the_gate_answers_with_kms_exact_messages_and_catches_a_re_dated_request() {
+    use aws_sdk_kms::config::interceptors::BeforeTransmitInterceptorContextMut;
+    use aws_sdk_kms::config::{ConfigBag, Intercept, RuntimeComponents};
+    use aws_sdk_kms::error::ProvideErrorMetadata;
+
+    /// Rewrites `X-Amz-Date` after signing, as a broken client or proxy might.
+    #[derive(Debug)]
+    struct ReDate;
+    impl Intercept for ReDate {
+        fn name(&self) -> &'static str {
+            "ReDate"
+        }
+        fn modify_before_transmit(
+            &self,
+            ctx: &mut BeforeTransmitInterceptorContextMut<'_>,
+            _: &RuntimeComponents,
+            _: &mut ConfigBag,
+        ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+            let later = kms_lambda::amz_date::format(
+                std::time::SystemTime::now() + Duration::from_secs(60),
+            );
+            ctx.request_mut().headers_mut().insert("x-amz-date", later);
+            Ok(())
+        }
+    }
+
+    let url = support::kms_url();
+    let key = support::create_key(&url).await;
+    let gate = support::Gate::start(&url, Some("testing")).await;
+    let client = |redate: bool, offset: i64| {
+        let mut b = support::admin_client(&gate.url())
+            .config()
+            .to_builder()
+            .disable_clock_skew_correction(true)
+            .retry_config(kms_lambda::skew::retry_config(1))
+            .time_source(kms_lambda::skew::OffsetClock::new(offset));
+        if redate {
+            b = b.interceptor(ReDate);
+        }
+        aws_sdk_kms::Client::from_conf(b.build())
+    };
+    let send = |c: aws_sdk_kms::Client| {
+        let alias = key.alias.clone();
+        async move {
+            c.encrypt()
+                .key_id(alias)
+                .plaintext(aws_sdk_kms::primitives::Blob::new(b"x".to_vec()))
+                .send()
+                .await
+        }
+    };
+
+    assert!(
+        send(client(false, 0)).await.is_ok(),
+        "a correct request passes the gate"
+    );
+    let err = send(client(true, 0)).await.unwrap_err();
+    let msg = err.message().unwrap_or_default().to_string();
+    assert_eq!(err.code(), Some("InvalidSignatureException"));
+    assert!(
+        msg.starts_with("The request signature we calculated does not match"),
+        "{msg}"
+    );
+    for offset in [-400, 400] {
+        let err = send(client(false, offset)).await.unwrap_err();
+        let msg = err.message().unwrap_or_default().to_string();
+        assert!(kms_time_message_shape(&msg), "{offset} s: {msg}");
+    }
+    assert_eq!(gate.rejected(), 3);
+}

@@ -77,6 +77,15 @@ def main():
             with open(dst, "w", encoding="utf-8", newline="") as f:
                 f.write(rename(text))
         shutil.copymode(src, dst)
+    # A new name changes import order and line widths: format the copy so that its own
+    # `make test` (which checks formatting) passes as it comes.
+    try:
+        subprocess.run(
+            ["cargo", "fmt", "--all", "--manifest-path", os.path.join(dest, "Cargo.toml")],
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"scaffold: could not run cargo fmt on the copy ({e}); run it before make test")
     print(f"scaffold: created {name} in {dest}")
     print(f"next: cd {dest} && git init && make test")
 

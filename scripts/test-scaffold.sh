@@ -1,5 +1,9 @@
 #!/usr/bin/env bash
-# Checks `make scaffold`: the copy holds no leftover name and builds. Run by `make test`.
+# Checks `make scaffold` and the README's "Add an operation" walk-through. Run by `make test`.
+#  1. The copy holds no leftover name and builds.
+#  2. The walk-through's code blocks, taken from the copy's README, are applied to the copy
+#     (scripts/walkthrough.py); the copy is formatted and lint-clean and its unit, template,
+#     sample-event and bad-input tests pass with the new operation.
 # Shares this project's target dir so the dependencies are not compiled again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,5 +19,14 @@ grep -q '^name = "scaffold-probe"' "$copy/Cargo.toml"
 grep -q 'Binary: scaffold-probe' "$copy/template.yaml"
 grep -q 'Default: ScaffoldProbe' "$copy/template.yaml"
 grep -q 'use scaffold_probe::' "$copy/src/main.rs"
-CARGO_TARGET_DIR="$PWD/target" cargo check --quiet --locked --all-targets --manifest-path "$copy/Cargo.toml"
+export CARGO_TARGET_DIR="$PWD/target"
+cargo check --quiet --locked --all-targets --manifest-path "$copy/Cargo.toml"
 echo "scaffold: the copy builds as scaffold-probe and holds no kms-lambda names"
+
+python3 scripts/walkthrough.py "$copy/README.md" "$copy"
+cd "$copy"
+cargo fmt --all -- --check
+cargo clippy --quiet --locked --all-targets --features test-hooks -- -D warnings
+MOTO_SERVER="$OLDPWD/.venv/bin/moto_server" cargo test --quiet --locked --features test-hooks \
+  --lib --test template --test events --test bad_input
+echo "scaffold: the README's walk-through adds describeKey to a copy, and its tests pass"

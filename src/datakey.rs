@@ -1,7 +1,8 @@
-//! Optional data-key caching for envelope encryption, like the AWS Encryption SDK's caching
-//! CMM (which its Rust version lacks).
+//! Where an envelope's data key comes from: KMS (`GenerateDataKey` to encrypt, `Decrypt` to
+//! open), or the optional data-key cache, like the AWS Encryption SDK's caching CMM (which its
+//! Rust version lacks).
 //!
-//! Off by default. When `DATA_KEY_CACHE_MAX_AGE_SECONDS` and `DATA_KEY_CACHE_MAX_MESSAGES` are
+//! The cache is off by default. When `DATA_KEY_CACHE_MAX_AGE_SECONDS` and `DATA_KEY_CACHE_MAX_MESSAGES` are
 //! both set, a data key from `GenerateDataKey` is reused for further envelopes under the *same*
 //! requested key and the *same* encryption context, until it is older than the age limit or has
 //! sealed the message limit; a data key decrypted by KMS is reused for envelopes carrying the
@@ -11,7 +12,11 @@
 //! Entries are keyed by the key id *as requested* (so a pinned decrypt is never served a data
 //! key KMS released for another pin) and by the canonical encryption context.
 
-use crate::envelope::DataKey;
+use crate::envelope::{canonical_context, DataKey};
+use crate::error::Error;
+use crate::kms::{non_empty, Kms};
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::DataKeySpec;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -74,13 +79,83 @@ impl DataKeyCache {
         }
     }
 
-    /// A data key for one more envelope under `key_id` and `context`, if a usable one is cached.
-    pub fn take_for_encrypt(
+    /// A data key to seal one envelope under `key_id` with `context`: a cached one within the
+    /// limits, or a fresh one from KMS `GenerateDataKey` (then cached, if caching is on).
+    pub async fn for_encrypt(
         &self,
+        kms: &Kms,
         key_id: &str,
-        context: &[u8],
-        now: Instant,
-    ) -> Option<Generated> {
+        context: &HashMap<String, String>,
+    ) -> Result<Generated, Error> {
+        let canonical = canonical_context(context);
+        if let Some(cached) = self.take_for_encrypt(key_id, &canonical, Instant::now()) {
+            return Ok(cached);
+        }
+        const OP: &str = "GenerateDataKey";
+        let request = kms
+            .client()
+            .generate_data_key()
+            .key_id(key_id)
+            .key_spec(DataKeySpec::Aes256)
+            .set_encryption_context((!context.is_empty()).then(|| context.clone()))
+            .send();
+        let out = kms.call(OP, key_id, request).await?;
+        let fresh = Generated {
+            // Straight into its wiped-on-drop wrapper (no copy).
+            key: DataKey::new(non_empty(
+                out.plaintext.map(Blob::into_inner),
+                OP,
+                "Plaintext",
+            )?),
+            encrypted: non_empty(
+                out.ciphertext_blob.map(Blob::into_inner),
+                OP,
+                "CiphertextBlob",
+            )?,
+            key_id: non_empty(out.key_id, OP, "KeyId")?,
+        };
+        self.put_for_encrypt(key_id, &canonical, &fresh, Instant::now());
+        Ok(fresh)
+    }
+
+    /// The data key of an envelope: cached within the limits, or decrypted by KMS `Decrypt`,
+    /// pinned to `key_id` and bound to `context` (then cached, if caching is on).
+    pub async fn for_decrypt(
+        &self,
+        kms: &Kms,
+        key_id: &str,
+        encrypted_key: &[u8],
+        context: &HashMap<String, String>,
+    ) -> Result<Decrypted, Error> {
+        let canonical = canonical_context(context);
+        if let Some(cached) =
+            self.take_for_decrypt(key_id, encrypted_key, &canonical, Instant::now())
+        {
+            return Ok(cached);
+        }
+        const OP: &str = "Decrypt";
+        let request = kms
+            .client()
+            .decrypt()
+            .key_id(key_id)
+            .ciphertext_blob(Blob::new(encrypted_key))
+            .set_encryption_context((!context.is_empty()).then(|| context.clone()))
+            .send();
+        let out = kms.call(OP, key_id, request).await?;
+        let fresh = Decrypted {
+            key: DataKey::new(non_empty(
+                out.plaintext.map(Blob::into_inner),
+                OP,
+                "Plaintext",
+            )?),
+            key_id: non_empty(out.key_id, OP, "KeyId")?,
+        };
+        self.put_for_decrypt(key_id, encrypted_key, &canonical, &fresh, Instant::now());
+        Ok(fresh)
+    }
+
+    /// A data key for one more envelope under `key_id` and `context`, if a usable one is cached.
+    fn take_for_encrypt(&self, key_id: &str, context: &[u8], now: Instant) -> Option<Generated> {
         let limits = self.limits?;
         take(
             &self.encrypt,
@@ -91,7 +166,7 @@ impl DataKeyCache {
     }
 
     /// Remembers a freshly generated data key, counted as used once.
-    pub fn put_for_encrypt(&self, key_id: &str, context: &[u8], value: &Generated, now: Instant) {
+    fn put_for_encrypt(&self, key_id: &str, context: &[u8], value: &Generated, now: Instant) {
         if let Some(limits) = self.limits {
             put(
                 &self.encrypt,
@@ -104,7 +179,7 @@ impl DataKeyCache {
     }
 
     /// The decrypted data key for `encrypted_key`, if cached and within the limits.
-    pub fn take_for_decrypt(
+    fn take_for_decrypt(
         &self,
         key_id: &str,
         encrypted_key: &[u8],
@@ -121,7 +196,7 @@ impl DataKeyCache {
     }
 
     /// Remembers a data key KMS decrypted, counted as used once.
-    pub fn put_for_decrypt(
+    fn put_for_decrypt(
         &self,
         key_id: &str,
         encrypted_key: &[u8],

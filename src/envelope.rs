@@ -57,7 +57,7 @@ impl DataKey {
     fn cipher(&self) -> Result<LessSafeKey, Error> {
         let key = UnboundKey::new(&AES_256_GCM, &self.0).map_err(|_| {
             Error::new(
-                ErrorType::KmsError,
+                ErrorType::KmsInvalidResponse,
                 "KMS returned a data key that is not 32 bytes",
             )
         })?;
@@ -117,13 +117,13 @@ pub fn seal(
         || encrypted_key.is_empty()
     {
         return Err(Error::new(
-            ErrorType::KmsError,
+            ErrorType::KmsInvalidResponse,
             "KMS returned a key id or encrypted data key too large for the envelope header",
         ));
     }
     let mut nonce = [0u8; NONCE_LEN];
     aws_lc_rs::rand::fill(&mut nonce)
-        .map_err(|_| Error::new(ErrorType::KmsError, "the system random generator failed"))?;
+        .map_err(|_| Error::new(ErrorType::Internal, "the random generator failed"))?;
 
     let mut out = Vec::with_capacity(sealed_len(key_id, encrypted_key, plaintext.len()));
     out.extend_from_slice(&MAGIC);
@@ -143,7 +143,7 @@ pub fn seal(
             Aad::from(&aad),
             &mut out[header..],
         )
-        .map_err(|_| Error::new(ErrorType::KmsError, "AES-GCM encryption failed"))?;
+        .map_err(|_| Error::new(ErrorType::Internal, "AES-GCM encryption failed"))?;
     out.extend_from_slice(tag.as_ref());
     Ok(out)
 }

@@ -9,9 +9,31 @@ use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use lambda_runtime::Diagnostic;
 use std::fmt;
 
-/// The stable `errorType` values. Renaming one is a breaking change for every caller.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ErrorType {
+/// Defines [`ErrorType`] and its list [`ErrorType::ALL`] from one list of variants, so the
+/// list a test checks against the README can never miss a variant.
+macro_rules! error_types {
+    ($($(#[doc = $doc:literal])+ $name:ident,)+) => {
+        /// The stable `errorType` values. Renaming one is a breaking change for every caller.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ErrorType {
+            $($(#[doc = $doc])+ $name,)+
+        }
+
+        impl ErrorType {
+            /// Every type, in declaration order.
+            pub const ALL: &'static [ErrorType] = &[$(ErrorType::$name,)+];
+
+            /// The wire name, as it appears in `errorType`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorType::$name => stringify!($name),)+
+                }
+            }
+        }
+    };
+}
+
+error_types! {
     /// The event is malformed or breaks the contract.
     InvalidRequest,
     /// The payload is larger than the operation accepts.
@@ -32,36 +54,19 @@ pub enum ErrorType {
     KmsThrottled,
     /// KMS could not be reached or failed internally, after retries.
     KmsUnavailable,
+    /// KMS answered "success" without a field the operation needs (or with an unusable one):
+    /// a broken KMS stand-in or something rewriting traffic in between. Nothing is returned as
+    /// success, and the call is not retried.
+    KmsInvalidResponse,
     /// KMS rejected the credentials or the request signature, after retries.
     KmsAuthFailed,
     /// KMS answered with an error this template does not classify.
     KmsError,
     /// Not enough time was left in the invocation for the KMS call to finish.
     DeadlineExceeded,
-    /// A bug in the function (a panic); the invocation failed, the sandbox keeps serving.
+    /// A bug or a local failure inside the function (a panic, the random generator, AES, the
+    /// response encoding); the invocation failed, the sandbox keeps serving.
     Internal,
-}
-
-impl ErrorType {
-    /// The wire name, as it appears in `errorType`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorType::InvalidRequest => "InvalidRequest",
-            ErrorType::PayloadTooLarge => "PayloadTooLarge",
-            ErrorType::Configuration => "Configuration",
-            ErrorType::KmsAccessDenied => "KmsAccessDenied",
-            ErrorType::KmsKeyNotFound => "KmsKeyNotFound",
-            ErrorType::KmsKeyUnavailable => "KmsKeyUnavailable",
-            ErrorType::KmsInvalidKeyUsage => "KmsInvalidKeyUsage",
-            ErrorType::InvalidCiphertext => "InvalidCiphertext",
-            ErrorType::KmsThrottled => "KmsThrottled",
-            ErrorType::KmsUnavailable => "KmsUnavailable",
-            ErrorType::KmsAuthFailed => "KmsAuthFailed",
-            ErrorType::KmsError => "KmsError",
-            ErrorType::DeadlineExceeded => "DeadlineExceeded",
-            ErrorType::Internal => "Internal",
-        }
-    }
 }
 
 impl fmt::Display for ErrorType {
@@ -342,6 +347,25 @@ mod tests {
         assert!(!e.message().contains('\n'));
         assert!(!e.message().contains("second line"));
         assert!(e.message().len() < 1000);
+    }
+
+    #[test]
+    fn the_readme_error_table_lists_exactly_the_types_the_code_has() {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("\n## Errors\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("README has an \"## Errors\" section");
+        let documented: std::collections::BTreeSet<&str> = section
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split_once("` |"))
+            .map(|(name, _)| name)
+            .filter(|name| *name != "errorType") // the header row
+            .collect();
+        let code = ErrorType::ALL.iter().map(|t| t.as_str()).collect();
+        assert_eq!(documented, code, "README's Errors table vs ErrorType");
     }
 
     #[test]

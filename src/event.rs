@@ -1,111 +1,21 @@
-//! The event contract: what callers send and get back. Validation happens here, before any
-//! KMS call, so a bad event costs no KMS request and gets a precise message.
+//! The parts of the event contract every operation shares: the event is a JSON object with an
+//! `"operation"` field, unknown fields are refused, and [`Fields`] reads the rest.
 //!
-//! The event is parsed by hand from a `serde_json::Value` rather than derived, so that every
-//! message can name the field and the rule without ever echoing a value from the event (serde's
-//! own messages quote the offending value, which may be secret).
+//! Fields are read by hand from a `serde_json::Value` rather than derived, so that every message
+//! can name the field and the rule without ever echoing a value from the event (serde's own
+//! messages quote the offending value, which may be secret). The helpers are generic over the
+//! field: an operation says which field, how large it may be and what exceeding that is; no
+//! helper knows any field by name.
 
 use crate::config::check_key_id;
-use crate::envelope;
 use crate::error::{Error, ErrorType};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
-/// Largest plaintext KMS `Encrypt` takes.
-pub const MAX_DIRECT_PLAINTEXT: usize = 4096;
-/// Largest ciphertext blob KMS `Decrypt` takes.
-pub const MAX_CIPHERTEXT: usize = 6144;
 /// Lambda's synchronous payload limit, for the request and for the response.
 pub const LAMBDA_PAYLOAD_LIMIT: usize = 6_291_456;
-/// Largest plaintext for envelope mode: its envelope (header at its largest, tag) as base64,
-/// in the encrypt response with a key ARN of the largest size, still fits
-/// [`LAMBDA_PAYLOAD_LIMIT`] (≈ 4,708,000; rounded down), and so does the request that carries
-/// it as base64 with room for a context and a key id.
-pub const MAX_ENVELOPE_PLAINTEXT: usize = 4_700_000;
-/// Largest ciphertext decrypt accepts: an envelope of the largest plaintext.
-pub const MAX_ENVELOPE_CIPHERTEXT: usize =
-    MAX_ENVELOPE_PLAINTEXT + envelope::MAX_HEADER + envelope::TAG_LEN;
-
-/// How encrypt protects the payload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// KMS `Encrypt` on the payload itself (1 to 4096 bytes).
-    Direct,
-    /// A KMS data key and AES-256-GCM (any size up to [`MAX_ENVELOPE_PLAINTEXT`]).
-    Envelope,
-}
-
-impl Mode {
-    /// `direct` or `envelope`, as in events and responses.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Direct => "direct",
-            Mode::Envelope => "envelope",
-        }
-    }
-}
-
-/// A validated request.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Request {
-    /// Encrypt `plaintext` under `key_id` (or the function's key).
-    Encrypt {
-        /// The bytes to encrypt (1 to 4096).
-        plaintext: Vec<u8>,
-        /// Additional authenticated data, bound to the ciphertext.
-        context: HashMap<String, String>,
-        /// Overrides `KMS_KEY_ID` for this call.
-        key_id: Option<String>,
-        /// Chosen by size unless the event says.
-        mode: Mode,
-    },
-    /// Decrypt `ciphertext`, which must have been made with the same `context`.
-    Decrypt {
-        /// The KMS ciphertext blob.
-        ciphertext: Vec<u8>,
-        /// Must equal the context used to encrypt.
-        context: HashMap<String, String>,
-        /// The key expected to have made the ciphertext; defaults to `KMS_KEY_ID`.
-        key_id: Option<String>,
-    },
-}
-
-impl Request {
-    /// `encrypt` or `decrypt`.
-    pub fn operation(&self) -> &'static str {
-        match self {
-            Request::Encrypt { .. } => "encrypt",
-            Request::Decrypt { .. } => "decrypt",
-        }
-    }
-}
-
-/// The answer to `encrypt`.
-#[derive(Debug, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct EncryptResponse {
-    /// Base64 KMS ciphertext blob.
-    pub ciphertext: String,
-    /// ARN of the key that encrypted.
-    pub key_id: String,
-    /// `direct` or `envelope`.
-    pub mode: &'static str,
-}
-
-/// The answer to `decrypt`.
-#[derive(Debug, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct DecryptResponse {
-    /// Base64 plaintext.
-    pub plaintext: String,
-    /// ARN of the key that decrypted.
-    pub key_id: String,
-    /// `direct` or `envelope`, as recognised from the ciphertext.
-    pub mode: &'static str,
-}
 
 /// Largest encryption context this function accepts: keys and values together, in UTF-8 bytes.
 /// A context travels in every KMS request and lands in CloudTrail; 8 KiB is generous for
@@ -115,128 +25,235 @@ pub const MAX_CONTEXT_BYTES: usize = 8192;
 /// Prefix by which [`crate::raw_event`] marks an event that was not JSON at all.
 pub const MALFORMED_MARKER: &str = "\u{0}kms-lambda: malformed event: ";
 
-const ENCRYPT_FIELDS: &[&str] = &[
-    "operation",
-    "plaintext",
-    "encryptionContext",
-    "keyId",
-    "mode",
-];
-const DECRYPT_FIELDS: &[&str] = &["operation", "ciphertext", "encryptionContext", "keyId"];
-
-/// Validates an event. Every failure is an [`ErrorType::InvalidRequest`] (or
-/// [`ErrorType::PayloadTooLarge`]) whose message names the field.
-pub fn parse(event: &Value) -> Result<Request, Error> {
-    let obj = match event {
-        Value::Object(obj) => obj,
+/// The event as a JSON object. `hint` tells the caller which operations exist.
+pub fn object<'a>(event: &'a Value, hint: &str) -> Result<&'a Map<String, Value>, Error> {
+    match event {
+        Value::Object(obj) => Ok(obj),
         Value::String(s) if s.starts_with(MALFORMED_MARKER) => {
-            return Err(Error::invalid_request(format!(
+            Err(Error::invalid_request(format!(
                 "the event is not valid JSON ({})",
                 &s[MALFORMED_MARKER.len()..]
             )))
         }
-        other => {
+        other => Err(Error::invalid_request(format!(
+            "the event must be a JSON object with an \"operation\" field ({hint}), got {}",
+            type_name(other)
+        ))),
+    }
+}
+
+/// The event's `"operation"` value.
+pub fn operation<'a>(obj: &'a Map<String, Value>, hint: &str) -> Result<&'a str, Error> {
+    match obj.get("operation") {
+        None => Err(Error::invalid_request(format!(
+            "missing field \"operation\": {hint}"
+        ))),
+        Some(Value::String(op)) => Ok(op),
+        Some(other) => Err(Error::invalid_request(format!(
+            "field \"operation\" must be a string, got {}",
+            type_name(other)
+        ))),
+    }
+}
+
+/// A size limit on a decoded field, and what exceeding it is.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit {
+    /// Largest decoded size, in bytes.
+    pub max: usize,
+    /// The error type of a larger value (e.g. `PayloadTooLarge` for a plaintext).
+    pub kind: ErrorType,
+    /// Why the limit is what it is, for the message.
+    pub why: &'static str,
+}
+
+/// The fields of one event, as one operation reads them. Unknown fields were refused when it
+/// was made, so an operation reads only what it declared.
+#[derive(Debug)]
+pub struct Fields<'a> {
+    obj: &'a Map<String, Value>,
+    operation: &'static str,
+    declared: &'static [&'static str],
+}
+
+impl<'a> Fields<'a> {
+    /// The fields of `obj` for `operation`, which accepts `declared` besides `"operation"`.
+    /// A misspelt field is refused: it must not silently change what is done (a misspelt
+    /// `encryptionContex` would encrypt without a context).
+    pub fn new(
+        obj: &'a Map<String, Value>,
+        operation: &'static str,
+        declared: &'static [&'static str],
+    ) -> Result<Self, Error> {
+        if let Some(k) = obj
+            .keys()
+            .find(|k| *k != "operation" && !declared.contains(&k.as_str()))
+        {
+            let mut allowed = vec!["operation"];
+            allowed.extend_from_slice(declared);
             return Err(Error::invalid_request(format!(
-                "the event must be a JSON object with an \"operation\" field, got {}",
-                type_name(other)
-            )))
+                "unknown field \"{}\" for {operation}: allowed fields are {}",
+                field_name(k),
+                allowed.join(", ")
+            )));
         }
-    };
-    let operation = match obj.get("operation") {
-        None => {
-            return Err(Error::invalid_request(
-                "missing field \"operation\": use \"encrypt\" or \"decrypt\"",
+        Ok(Fields {
+            obj,
+            operation,
+            declared,
+        })
+    }
+
+    /// The operation these fields belong to.
+    pub fn operation(&self) -> &'static str {
+        self.operation
+    }
+
+    /// The field's value; absent and `null` are the same.
+    fn get(&self, name: &str) -> Option<&'a Value> {
+        debug_assert!(
+            self.declared.contains(&name),
+            "{}: field {name:?} is read but not declared in its FIELDS",
+            self.operation
+        );
+        self.obj.get(name).filter(|v| !v.is_null())
+    }
+
+    /// A required base64 field (RFC 4648, standard alphabet, with padding), decoded.
+    pub fn required_base64(&self, name: &str, limit: Limit) -> Result<Vec<u8>, Error> {
+        self.base64(name, limit)?.ok_or_else(|| {
+            Error::invalid_request(format!(
+                "missing field \"{name}\": {} needs it as a base64 string",
+                self.operation
             ))
-        }
-        Some(Value::String(op)) => op.as_str(),
-        Some(other) => {
-            return Err(Error::invalid_request(format!(
-                "field \"operation\" must be a string, got {}",
-                type_name(other)
-            )))
-        }
-    };
-    match operation {
-        "encrypt" => {
-            reject_unknown(obj, ENCRYPT_FIELDS, "encrypt")?;
-            let requested = mode(obj)?;
-            let plaintext = required_base64(obj, "plaintext", "encrypt")?;
-            let mode = match (requested, plaintext.len()) {
-                (_, n) if n > MAX_ENVELOPE_PLAINTEXT => return Err(too_large_plaintext(n)),
-                (Some(Mode::Direct), n) if n > MAX_DIRECT_PLAINTEXT => {
-                    return Err(Error::new(
-                        ErrorType::PayloadTooLarge,
-                        format!(
-                            "field \"plaintext\" is {n} bytes; direct mode (KMS Encrypt) takes at most \
-                             {MAX_DIRECT_PLAINTEXT} bytes: use \"mode\": \"envelope\" or leave mode out"
-                        ),
-                    ))
-                }
-                (Some(Mode::Envelope), _) => Mode::Envelope,
-                (_, 0) => {
-                    return Err(Error::invalid_request(
-                        "field \"plaintext\" is empty: KMS Encrypt takes 1 to 4096 bytes; \
-                         send \"mode\": \"envelope\" to encrypt an empty payload",
-                    ))
-                }
-                (_, n) if n <= MAX_DIRECT_PLAINTEXT => Mode::Direct,
-                _ => Mode::Envelope,
-            };
-            Ok(Request::Encrypt {
-                plaintext,
-                context: context(obj)?,
-                key_id: key_id(obj)?,
-                mode,
-            })
-        }
-        "decrypt" => {
-            reject_unknown(obj, DECRYPT_FIELDS, "decrypt")?;
-            let ciphertext = required_base64(obj, "ciphertext", "decrypt")?;
-            if ciphertext.is_empty()
-                || (!envelope::is_envelope(&ciphertext) && ciphertext.len() > MAX_CIPHERTEXT)
-            {
-                return Err(Error::new(
-                    ErrorType::InvalidCiphertext,
-                    format!(
-                        "field \"ciphertext\" decodes to {} bytes and is not an envelope; a KMS ciphertext is 1 to {MAX_CIPHERTEXT} bytes",
-                        ciphertext.len()
-                    ),
-                ));
+        })
+    }
+
+    /// An optional base64 field, decoded.
+    pub fn base64(&self, name: &str, limit: Limit) -> Result<Option<Vec<u8>>, Error> {
+        let text = match self.get(name) {
+            None => return Ok(None),
+            Some(Value::String(s)) => s,
+            Some(other) => {
+                return Err(Error::invalid_request(format!(
+                    "field \"{name}\" must be a base64 string, got {}",
+                    type_name(other)
+                )))
             }
-            Ok(Request::Decrypt {
-                ciphertext,
-                context: context(obj)?,
-                key_id: key_id(obj)?,
-            })
+        };
+        let too_large = |len: usize, about: &str| {
+            Error::new(
+                limit.kind,
+                format!(
+                    "field \"{name}\" is {about}{len} bytes; the limit is {} bytes ({})",
+                    limit.max, limit.why
+                ),
+            )
+        };
+        // Refuse oversized input before decoding it: a 6 MB string should not cost a 4.5 MB
+        // buffer only to be rejected.
+        let decoded_len = text.len() / 4 * 3;
+        if decoded_len > limit.max + 3 {
+            return Err(too_large(decoded_len, "about "));
         }
-        _ => Err(Error::invalid_request(
-            "unknown \"operation\": use \"encrypt\" or \"decrypt\"",
-        )),
+        let bytes = STANDARD.decode(text).map_err(|e| {
+            Error::invalid_request(format!(
+                "field \"{name}\" is not valid standard base64 (RFC 4648 with padding): {}",
+                describe_base64_error(&e)
+            ))
+        })?;
+        if bytes.len() > limit.max {
+            return Err(too_large(bytes.len(), ""));
+        }
+        Ok(Some(bytes))
+    }
+
+    /// An optional KMS key reference: key id, key ARN, `alias/NAME` or alias ARN.
+    pub fn key_id(&self, name: &str) -> Result<Option<String>, Error> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(id)) => {
+                check_key_id(id).map_err(|reason| {
+                    Error::invalid_request(format!("field \"{name}\": {reason}"))
+                })?;
+                Ok(Some(id.clone()))
+            }
+            Some(other) => Err(Error::invalid_request(format!(
+                "field \"{name}\" must be a string, got {}",
+                type_name(other)
+            ))),
+        }
+    }
+
+    /// An optional encryption context: an object of non-empty keys and string values, at most
+    /// [`MAX_CONTEXT_BYTES`] in all. Absent means empty.
+    pub fn context(&self, name: &str) -> Result<HashMap<String, String>, Error> {
+        let map = match self.get(name) {
+            None => return Ok(HashMap::new()),
+            Some(Value::Object(map)) => map,
+            Some(other) => {
+                return Err(Error::invalid_request(format!(
+                    "field \"{name}\" must be an object of string values, got {}",
+                    type_name(other)
+                )))
+            }
+        };
+        let total: usize = map
+            .iter()
+            .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+            .sum();
+        if total > MAX_CONTEXT_BYTES {
+            return Err(Error::invalid_request(format!(
+                "\"{name}\" is {total} bytes (keys and values); the limit is {MAX_CONTEXT_BYTES}"
+            )));
+        }
+        map.iter()
+            .map(|(k, v)| {
+                if k.is_empty() {
+                    return Err(Error::invalid_request(format!(
+                        "\"{name}\" has an empty key"
+                    )));
+                }
+                match v {
+                    Value::String(s) => Ok((k.clone(), s.clone())),
+                    other => Err(Error::invalid_request(format!(
+                        "\"{name}\" value for key \"{}\" must be a string, got {}",
+                        field_name(k),
+                        type_name(other)
+                    ))),
+                }
+            })
+            .collect()
+    }
+
+    /// An optional string that must be one of `choices`.
+    pub fn choice(
+        &self,
+        name: &str,
+        choices: &[&'static str],
+    ) -> Result<Option<&'static str>, Error> {
+        let bad = || {
+            let quoted: Vec<String> = choices.iter().map(|c| format!("\"{c}\"")).collect();
+            Error::invalid_request(format!(
+                "field \"{name}\" must be {} (or left out)",
+                quoted.join(" or ")
+            ))
+        };
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => choices
+                .iter()
+                .find(|c| **c == s.as_str())
+                .copied()
+                .map(Some)
+                .ok_or_else(bad),
+            Some(_) => Err(bad()),
+        }
     }
 }
 
-fn too_large_plaintext(len: usize) -> Error {
-    Error::new(
-        ErrorType::PayloadTooLarge,
-        format!(
-            "field \"plaintext\" is {len} bytes; the limit is {MAX_ENVELOPE_PLAINTEXT} bytes, the largest \
-             payload whose encrypted form still fits Lambda's 6 MB response as base64"
-        ),
-    )
-}
-
-fn mode(obj: &Map<String, Value>) -> Result<Option<Mode>, Error> {
-    match obj.get("mode") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(m)) if m == "direct" => Ok(Some(Mode::Direct)),
-        Some(Value::String(m)) if m == "envelope" => Ok(Some(Mode::Envelope)),
-        Some(_) => Err(Error::invalid_request(
-            "field \"mode\" must be \"direct\" or \"envelope\" (or left out to choose by size)",
-        )),
-    }
-}
-
-fn type_name(v: &Value) -> &'static str {
+/// How a JSON value's type is named in messages.
+pub fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -261,58 +278,6 @@ fn field_name(name: &str) -> String {
     }
 }
 
-fn reject_unknown(obj: &Map<String, Value>, allowed: &[&str], op: &str) -> Result<(), Error> {
-    match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
-        None => Ok(()),
-        Some(k) => Err(Error::invalid_request(format!(
-            "unknown field \"{}\" for {op}: allowed fields are {}",
-            field_name(k),
-            allowed.join(", ")
-        ))),
-    }
-}
-
-fn required_base64(obj: &Map<String, Value>, field: &str, op: &str) -> Result<Vec<u8>, Error> {
-    let text = match obj.get(field) {
-        None | Some(Value::Null) => {
-            return Err(Error::invalid_request(format!(
-                "missing field \"{field}\": {op} needs it as a base64 string"
-            )))
-        }
-        Some(Value::String(s)) => s,
-        Some(other) => {
-            return Err(Error::invalid_request(format!(
-                "field \"{field}\" must be a base64 string, got {}",
-                type_name(other)
-            )))
-        }
-    };
-    // Refuse oversized input before decoding it: a 6 MB string should not cost a 4.5 MB buffer
-    // only to be rejected.
-    let max = if field == "plaintext" {
-        MAX_ENVELOPE_PLAINTEXT
-    } else {
-        MAX_ENVELOPE_CIPHERTEXT
-    };
-    let decoded_len = text.len() / 4 * 3;
-    if decoded_len > max + 3 {
-        return Err(if field == "plaintext" {
-            too_large_plaintext(decoded_len)
-        } else {
-            Error::new(
-                ErrorType::InvalidCiphertext,
-                format!("field \"{field}\" is about {decoded_len} bytes; the largest envelope is {max} bytes"),
-            )
-        });
-    }
-    STANDARD.decode(text).map_err(|e| {
-        Error::invalid_request(format!(
-            "field \"{field}\" is not valid standard base64 (RFC 4648 with padding): {}",
-            describe_base64_error(&e)
-        ))
-    })
-}
-
 /// The base64 crate's messages quote the offending byte; say where instead.
 fn describe_base64_error(e: &base64::DecodeError) -> String {
     use base64::DecodeError::*;
@@ -324,275 +289,149 @@ fn describe_base64_error(e: &base64::DecodeError) -> String {
     }
 }
 
-fn key_id(obj: &Map<String, Value>) -> Result<Option<String>, Error> {
-    match obj.get("keyId") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(id)) => {
-            check_key_id(id)
-                .map_err(|reason| Error::invalid_request(format!("field \"keyId\": {reason}")))?;
-            Ok(Some(id.clone()))
-        }
-        Some(other) => Err(Error::invalid_request(format!(
-            "field \"keyId\" must be a string, got {}",
-            type_name(other)
-        ))),
-    }
-}
-
-fn context(obj: &Map<String, Value>) -> Result<HashMap<String, String>, Error> {
-    let map = match obj.get("encryptionContext") {
-        None | Some(Value::Null) => return Ok(HashMap::new()),
-        Some(Value::Object(map)) => map,
-        Some(other) => {
-            return Err(Error::invalid_request(format!(
-                "field \"encryptionContext\" must be an object of string values, got {}",
-                type_name(other)
-            )))
-        }
-    };
-    let total: usize = map
-        .iter()
-        .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
-        .sum();
-    if total > MAX_CONTEXT_BYTES {
-        return Err(Error::invalid_request(format!(
-            "\"encryptionContext\" is {total} bytes (keys and values); the limit is {MAX_CONTEXT_BYTES}"
-        )));
-    }
-    map.iter()
-        .map(|(k, v)| {
-            if k.is_empty() {
-                return Err(Error::invalid_request(
-                    "\"encryptionContext\" has an empty key",
-                ));
-            }
-            match v {
-                Value::String(s) => Ok((k.clone(), s.clone())),
-                other => Err(Error::invalid_request(format!(
-                    "\"encryptionContext\" value for key \"{}\" must be a string, got {}",
-                    field_name(k),
-                    type_name(other)
-                ))),
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    fn err(v: Value) -> Error {
-        parse(&v).expect_err("should be rejected")
+    const DECLARED: &[&str] = &["blob", "ctx", "key", "pick"];
+    const LIMIT: Limit = Limit {
+        max: 8,
+        kind: ErrorType::PayloadTooLarge,
+        why: "a test limit",
+    };
+
+    fn with<T>(
+        event: Value,
+        read: impl FnOnce(&Fields<'_>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let obj = object(&event, "use \"probe\"")?;
+        read(&Fields::new(obj, "probe", DECLARED)?)
+    }
+
+    fn err<T: std::fmt::Debug>(r: Result<T, Error>) -> Error {
+        r.expect_err("should be rejected")
     }
 
     #[test]
-    fn encrypt_with_context_and_key_override() {
-        let r = parse(&json!({"operation":"encrypt","plaintext":"aGVsbG8=","encryptionContext":{"tenant":"acme"},"keyId":"alias/other"})).unwrap();
+    fn a_misspelt_field_is_refused_and_the_allowed_ones_are_listed() {
+        let e = err(with(json!({"operation": "probe", "ctz": {}}), |_| Ok(())));
+        assert_eq!(e.kind(), ErrorType::InvalidRequest);
         assert_eq!(
-            r,
-            Request::Encrypt {
-                plaintext: b"hello".to_vec(),
-                context: HashMap::from([("tenant".into(), "acme".into())]),
-                key_id: Some("alias/other".into()),
-                mode: Mode::Direct,
-            }
+            e.message(),
+            "unknown field \"ctz\" for probe: allowed fields are operation, blob, ctx, key, pick"
         );
     }
 
     #[test]
-    fn decrypt_without_context() {
-        let r = parse(&json!({"operation":"decrypt","ciphertext":"AQID"})).unwrap();
-        assert_eq!(
-            r,
-            Request::Decrypt {
-                ciphertext: vec![1, 2, 3],
-                context: HashMap::new(),
-                key_id: None
-            }
-        );
-        assert_eq!(r.operation(), "decrypt");
-    }
-
-    #[test]
-    fn each_common_mistake_gets_a_message_naming_the_field() {
-        let cases = [
-            (json!([1, 2]), ErrorType::InvalidRequest, "JSON object"),
-            (
-                json!({"plaintext":"aGk="}),
-                ErrorType::InvalidRequest,
-                "missing field \"operation\"",
-            ),
-            (
-                json!({"operation":7}),
-                ErrorType::InvalidRequest,
-                "\"operation\" must be a string",
-            ),
-            (
-                json!({"operation":"sign"}),
-                ErrorType::InvalidRequest,
-                "unknown \"operation\"",
-            ),
-            (
-                json!({"operation":"encrypt"}),
-                ErrorType::InvalidRequest,
-                "missing field \"plaintext\"",
-            ),
-            (
-                json!({"operation":"encrypt","plaintext":"not base64!"}),
-                ErrorType::InvalidRequest,
-                "not valid standard base64",
-            ),
-            (
-                json!({"operation":"encrypt","plaintext":"aGk"}),
-                ErrorType::InvalidRequest,
-                "not valid standard base64",
-            ),
-            (
-                json!({"operation":"encrypt","plaintext":""}),
-                ErrorType::InvalidRequest,
-                "empty",
-            ),
-            (
-                json!({"operation":"encrypt","plaintext":12}),
-                ErrorType::InvalidRequest,
-                "must be a base64 string, got a number",
-            ),
-            (
-                json!({"operation":"encrypt","plaintext":"aGk=","encryptionContext":{"n":1}}),
-                ErrorType::InvalidRequest,
-                "key \"n\" must be a string",
-            ),
-            (
-                json!({"operation":"encrypt","plaintext":"aGk=","encryptionContext":"a=b"}),
-                ErrorType::InvalidRequest,
-                "must be an object",
-            ),
-            (
-                json!({"operation":"encrypt","plaintext":"aGk=","encryptionContext":{"":"x"}}),
-                ErrorType::InvalidRequest,
-                "empty key",
-            ),
-            (
-                json!({"operation":"encrypt","plaintext":"aGk=","encryptionContex":{}}),
-                ErrorType::InvalidRequest,
-                "unknown field \"encryptionContex\"",
-            ),
-            (
-                json!({"operation":"encrypt","plaintext":"aGk=","keyId":"my-key"}),
-                ErrorType::InvalidRequest,
-                "field \"keyId\"",
-            ),
-            (
-                json!({"operation":"decrypt","plaintext":"aGk="}),
-                ErrorType::InvalidRequest,
-                "unknown field \"plaintext\" for decrypt",
-            ),
-            (
-                json!({"operation":"decrypt","ciphertext":""}),
-                ErrorType::InvalidCiphertext,
-                "1 to 6144",
-            ),
-        ];
-        for (event, kind, fragment) in cases {
-            let e = err(event.clone());
-            assert_eq!(e.kind(), kind, "{event}: {e}");
-            assert!(e.message().contains(fragment), "{event}: {e}");
+    fn base64_fields_are_strict_and_bounded_by_the_given_limit() {
+        let read = |v: Value| with(json!({"blob": v}), |f| f.required_base64("blob", LIMIT));
+        assert_eq!(read(json!("aGk=")).unwrap(), b"hi");
+        for (bad, fragment) in [
+            (json!("aGk"), "not valid standard base64"),
+            (json!("aG k="), "invalid character at offset 2"),
+            (json!(7), "must be a base64 string, got a number"),
+        ] {
+            let e = err(read(bad));
+            assert_eq!(e.kind(), ErrorType::InvalidRequest);
+            assert!(e.message().contains(fragment), "{e}");
         }
-    }
-
-    fn mode_of(event: Value) -> Mode {
-        match parse(&event).unwrap() {
-            Request::Encrypt { mode, .. } => mode,
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn the_mode_is_chosen_by_size_unless_the_event_says() {
-        let b64 = |n: usize| STANDARD.encode(vec![7u8; n]);
-        assert_eq!(
-            mode_of(json!({"operation":"encrypt","plaintext":b64(4096)})),
-            Mode::Direct
-        );
-        assert_eq!(
-            mode_of(json!({"operation":"encrypt","plaintext":b64(4097)})),
-            Mode::Envelope
-        );
-        assert_eq!(
-            mode_of(json!({"operation":"encrypt","plaintext":b64(10),"mode":"envelope"})),
-            Mode::Envelope
-        );
-        assert_eq!(
-            mode_of(json!({"operation":"encrypt","plaintext":"","mode":"envelope"})),
-            Mode::Envelope
-        );
-        assert_eq!(
-            mode_of(json!({"operation":"encrypt","plaintext":b64(10),"mode":"direct"})),
-            Mode::Direct
-        );
-
-        let e = err(json!({"operation":"encrypt","plaintext":b64(4097),"mode":"direct"}));
+        let e = err(read(json!(STANDARD.encode([0u8; 9]))));
         assert_eq!(e.kind(), ErrorType::PayloadTooLarge);
-        assert!(e.message().contains("4097 bytes"), "{e}");
         assert_eq!(
-            err(json!({"operation":"encrypt","plaintext":b64(1),"mode":"fast"})).kind(),
-            ErrorType::InvalidRequest
+            e.message(),
+            "field \"blob\" is 9 bytes; the limit is 8 bytes (a test limit)"
+        );
+        let e = err(read(json!("A".repeat(400))));
+        assert!(e.message().contains("is about 300 bytes"), "{e}");
+        let e = err(with(json!({}), |f| f.required_base64("blob", LIMIT)));
+        assert_eq!(
+            e.message(),
+            "missing field \"blob\": probe needs it as a base64 string"
+        );
+        assert_eq!(
+            with(json!({"blob": null}), |f| f.base64("blob", LIMIT)).unwrap(),
+            None
         );
     }
 
     #[test]
-    fn plaintext_over_the_envelope_limit_is_payload_too_large_before_decoding() {
-        let over = STANDARD.encode(vec![7u8; MAX_ENVELOPE_PLAINTEXT + 1]);
-        let e = err(json!({"operation":"encrypt","plaintext":over}));
-        assert_eq!(e.kind(), ErrorType::PayloadTooLarge);
-        assert!(e.message().contains("4700000"), "{e}");
-        let huge = "A".repeat(6_400_000);
+    fn contexts_keys_and_choices_name_the_field_in_every_message() {
+        let e = err(with(json!({"ctx": {"n": 1}}), |f| f.context("ctx")));
         assert_eq!(
-            err(json!({"operation":"encrypt","plaintext":huge})).kind(),
-            ErrorType::PayloadTooLarge
+            e.message(),
+            "\"ctx\" value for key \"n\" must be a string, got a number"
         );
-    }
-
-    #[test]
-    fn the_limit_fits_the_lambda_payload_limit_in_both_directions() {
-        let envelope = MAX_ENVELOPE_PLAINTEXT + envelope::MAX_HEADER + envelope::TAG_LEN;
-        let response = 4 * envelope.div_ceil(3)
-            + r#"{"ciphertext":"","keyId":"","mode":"envelope"}"#.len()
-            + 2048;
-        assert!(response <= LAMBDA_PAYLOAD_LIMIT, "{response}");
-        let request = 4 * MAX_ENVELOPE_PLAINTEXT.div_ceil(3)
-            + r#"{"operation":"encrypt","plaintext":""}"#.len();
+        let e = err(with(json!({"ctx": {"": "x"}}), |f| f.context("ctx")));
+        assert_eq!(e.message(), "\"ctx\" has an empty key");
+        let e = err(with(json!({"ctx": "a=b"}), |f| f.context("ctx")));
         assert!(
-            LAMBDA_PAYLOAD_LIMIT - request > 16_000,
-            "room for a context and a key id"
+            e.message().starts_with("field \"ctx\" must be an object"),
+            "{e}"
+        );
+        let big = json!({"ctx": {"k": "v".repeat(MAX_CONTEXT_BYTES)}});
+        assert!(err(with(big, |f| f.context("ctx")))
+            .message()
+            .contains("8192"));
+        let e = err(with(json!({"key": "my-key"}), |f| f.key_id("key")));
+        assert!(e.message().starts_with("field \"key\": "), "{e}");
+        let e = err(with(json!({"pick": "c"}), |f| {
+            f.choice("pick", &["a", "b"])
+        }));
+        assert_eq!(
+            e.message(),
+            "field \"pick\" must be \"a\" or \"b\" (or left out)"
+        );
+        assert_eq!(
+            with(json!({"pick": "b"}), |f| f.choice("pick", &["a", "b"])).unwrap(),
+            Some("b")
+        );
+    }
+
+    #[test]
+    fn the_event_must_be_an_object_with_a_string_operation() {
+        let hint = "use \"probe\"";
+        assert!(err(object(&json!([1]), hint))
+            .message()
+            .contains("got an array"));
+        let obj = json!({"plaintext": "x"});
+        assert_eq!(
+            err(operation(obj.as_object().unwrap(), hint)).message(),
+            "missing field \"operation\": use \"probe\""
+        );
+        let obj = json!({"operation": 7});
+        assert!(err(operation(obj.as_object().unwrap(), hint))
+            .message()
+            .contains("must be a string, got a number"));
+    }
+
+    #[test]
+    fn a_malformed_event_marked_by_the_raw_event_guard_says_so() {
+        let marked = Value::String(format!(
+            "{MALFORMED_MARKER}expected value at line 1 column 2"
+        ));
+        let e = err(object(&marked, "use \"probe\""));
+        assert_eq!(e.kind(), ErrorType::InvalidRequest);
+        assert_eq!(
+            e.message(),
+            "the event is not valid JSON (expected value at line 1 column 2)"
         );
     }
 
     #[test]
     fn messages_never_echo_values_from_the_event() {
         let secret = "c2VjcmV0LXZhbHVl!"; // invalid base64 with a recognisable prefix
-        for event in [
-            json!({"operation":"encrypt","plaintext":secret}),
-            json!({"operation":"encrypt","plaintext":"aGk=","encryptionContext":{"k":["secret-value"]}}),
-            json!({"operation":"secret-value"}),
-        ] {
-            let e = err(event);
-            assert!(!e.message().contains("secret"), "{e}");
-            assert!(!e.message().contains("c2VjcmV0"), "{e}");
-        }
-    }
-
-    #[test]
-    fn a_malformed_event_marked_by_the_raw_event_guard_says_so() {
-        let e = err(Value::String(format!(
-            "{MALFORMED_MARKER}expected value at line 1 column 2"
-        )));
-        assert_eq!(e.kind(), ErrorType::InvalidRequest);
-        assert_eq!(
-            e.message(),
-            "the event is not valid JSON (expected value at line 1 column 2)"
-        );
+        let e = err(with(json!({"blob": secret}), |f| {
+            f.required_base64("blob", LIMIT)
+        }));
+        assert!(!e.message().contains("c2VjcmV0"), "{e}");
+        let e = err(with(json!({"ctx": {"k": ["secret-value"]}}), |f| {
+            f.context("ctx")
+        }));
+        assert!(!e.message().contains("secret"), "{e}");
+        let e = err(with(json!({"pick": "secret-value"}), |f| {
+            f.choice("pick", &["a"])
+        }));
+        assert!(!e.message().contains("secret"), "{e}");
     }
 }

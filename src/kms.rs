@@ -1,176 +1,118 @@
-//! The KMS seam: a two-method trait the handler calls, its implementation on the SDK client,
-//! and how that client is built (the only place SDK configuration is loaded).
+//! KMS as the operations see it: [`Kms`], one invocation's handle on the shared SDK client
+//! through which every call is sent, and [`SdkClientBuilder`], the only place SDK
+//! configuration is loaded.
 //!
-//! The trait keeps the handler testable without a server (as in aws-lambda-rust-runtime's
-//! `basic-sdk` example); the integration tests exercise the real implementation against a
-//! real KMS-compatible server.
+//! Operations build their requests with the SDK's own fluent builders (`kms.client().encrypt()…`)
+//! and send them through [`Kms::call`], which bounds the call by the invocation's deadline,
+//! feeds its wire measurements to the invocation's recorder and maps any failure to the
+//! `errorType` taxonomy. An operation added by a copy of this template therefore needs no change
+//! here. What KMS returns is checked with [`required`] and [`non_empty`]: a field KMS must return is never turned
+//! into an empty success.
+//!
+//! The seam for unit tests is the SDK's own HTTP client trait: the handler's unit tests run the
+//! real SDK client against an in-memory KMS (`testing::MemoryKms`), and the integration tests
+//! against a real KMS-compatible server.
 
 use crate::config::Config;
-use crate::datakey::Generated;
-use crate::envelope::DataKey;
 use crate::error::{self, Error, ErrorType, KmsCall};
 use crate::lazy::BuildClient;
 use crate::metrics::{self, Recorder, WireInterceptor};
 use crate::skew::{self, ExpiredSignatureClassifier, OffsetClock};
 use aws_config::BehaviorVersion;
-use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::{DataKeySpec, EncryptionAlgorithmSpec};
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Per-call settings that come from the invocation, not from the client.
+/// One invocation's access to KMS: the shared client, this invocation's time budget and recorder.
 #[derive(Debug, Clone)]
-pub struct CallOptions {
-    /// Operation timeout: time left in the invocation minus the margin.
-    pub timeout: Duration,
-    /// Where this invocation's wire measurements go.
-    pub recorder: Arc<Recorder>,
+pub struct Kms {
+    client: Arc<aws_sdk_kms::Client>,
+    timeout: Duration,
+    recorder: Arc<Recorder>,
 }
 
-/// The result of a KMS call: the output bytes and the ARN of the key that was used.
-#[derive(Debug)]
-pub struct KmsOutput {
-    /// Ciphertext (for encrypt) or plaintext (for decrypt).
-    pub data: Vec<u8>,
-    /// The key ARN KMS reports.
-    pub key_id: String,
-}
-
-/// The KMS operations the handler needs.
-pub trait Kms: Send + Sync + 'static {
-    /// KMS `Encrypt`.
-    fn encrypt(
-        &self,
-        key_id: &str,
-        plaintext: Vec<u8>,
-        context: HashMap<String, String>,
-        opts: &CallOptions,
-    ) -> impl Future<Output = Result<KmsOutput, Error>> + Send;
-
-    /// KMS `Decrypt`, pinned to `key_id` so a ciphertext from another key is refused.
-    fn decrypt(
-        &self,
-        key_id: &str,
-        ciphertext: Vec<u8>,
-        context: HashMap<String, String>,
-        opts: &CallOptions,
-    ) -> impl Future<Output = Result<KmsOutput, Error>> + Send;
-
-    /// KMS `GenerateDataKey` for an AES-256 key, bound to `context`.
-    fn generate_data_key(
-        &self,
-        key_id: &str,
-        context: HashMap<String, String>,
-        opts: &CallOptions,
-    ) -> impl Future<Output = Result<Generated, Error>> + Send;
-}
-
-/// Runs one KMS call bounded by the invocation's deadline, with its wire measurements going to
-/// the invocation's recorder. A plain Tokio timeout rather than a per-call SDK operation-timeout
-/// override: same bound (it covers every attempt and backoff, and drops the request when it
-/// fires), without rebuilding the SDK's runtime plugins on every call.
-async fn bounded<T, E, R>(
-    opts: &CallOptions,
-    call: KmsCall<'_>,
-    fut: impl Future<Output = Result<T, aws_sdk_kms::error::SdkError<E, R>>>,
-) -> Result<T, Error>
-where
-    E: aws_sdk_kms::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
-{
-    match tokio::time::timeout(opts.timeout, metrics::record(opts.recorder.clone(), fut)).await {
-        Ok(result) => result.map_err(|e| error::from_sdk(e, call)),
-        Err(_) => Err(error::deadline_exceeded(call)),
+impl Kms {
+    /// A handle on `client` whose calls must finish within `timeout` (time left in the
+    /// invocation minus the margin) and report to `recorder`.
+    pub fn new(
+        client: Arc<aws_sdk_kms::Client>,
+        timeout: Duration,
+        recorder: Arc<Recorder>,
+    ) -> Self {
+        Kms {
+            client,
+            timeout,
+            recorder,
+        }
     }
-}
 
-impl Kms for aws_sdk_kms::Client {
-    async fn encrypt(
+    /// The SDK client, to build a request with.
+    pub fn client(&self) -> &aws_sdk_kms::Client {
+        &self.client
+    }
+
+    /// Sends one KMS call: `request` is the SDK's `send()` future for API `operation` on key
+    /// `key_id` (both named in error messages).
+    ///
+    /// The whole call — every attempt and backoff — is bounded by the invocation's deadline
+    /// with a plain Tokio timeout (rather than a per-call SDK operation-timeout override, which
+    /// rebuilds the SDK's runtime plugins on every call); when it fires the request is dropped
+    /// and the answer is `DeadlineExceeded`. The client-level interceptor finds this
+    /// invocation's recorder in a task-local set here, so concurrent invocations never mix
+    /// their measurements.
+    pub async fn call<T, E, R>(
         &self,
+        operation: &'static str,
         key_id: &str,
-        plaintext: Vec<u8>,
-        context: HashMap<String, String>,
-        opts: &CallOptions,
-    ) -> Result<KmsOutput, Error> {
+        request: impl Future<Output = Result<T, aws_sdk_kms::error::SdkError<E, R>>>,
+    ) -> Result<T, Error>
+    where
+        E: aws_sdk_kms::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug,
+    {
         let call = KmsCall {
-            operation: "Encrypt",
+            operation,
             key_id,
-            timeout_ms: opts.timeout.as_millis(),
+            timeout_ms: self.timeout.as_millis(),
         };
-        let request = self
-            .encrypt()
-            .key_id(key_id)
-            .plaintext(Blob::new(plaintext))
-            .set_encryption_context((!context.is_empty()).then_some(context))
-            .encryption_algorithm(EncryptionAlgorithmSpec::SymmetricDefault)
-            .send();
-        let out = bounded(opts, call, request).await?;
-        Ok(KmsOutput {
-            data: out
-                .ciphertext_blob
-                .map(Blob::into_inner)
-                .unwrap_or_default(),
-            key_id: out.key_id.unwrap_or_default(),
-        })
+        match tokio::time::timeout(
+            self.timeout,
+            metrics::record(self.recorder.clone(), request),
+        )
+        .await
+        {
+            Ok(result) => result.map_err(|e| error::from_sdk(e, call)),
+            Err(_) => Err(error::deadline_exceeded(call)),
+        }
     }
+}
 
-    async fn decrypt(
-        &self,
-        key_id: &str,
-        ciphertext: Vec<u8>,
-        context: HashMap<String, String>,
-        opts: &CallOptions,
-    ) -> Result<KmsOutput, Error> {
-        let call = KmsCall {
-            operation: "Decrypt",
-            key_id,
-            timeout_ms: opts.timeout.as_millis(),
-        };
-        let request = self
-            .decrypt()
-            .key_id(key_id)
-            .ciphertext_blob(Blob::new(ciphertext))
-            .set_encryption_context((!context.is_empty()).then_some(context))
-            .encryption_algorithm(EncryptionAlgorithmSpec::SymmetricDefault)
-            .send();
-        let out = bounded(opts, call, request).await?;
-        Ok(KmsOutput {
-            data: out.plaintext.map(Blob::into_inner).unwrap_or_default(),
-            key_id: out.key_id.unwrap_or_default(),
-        })
-    }
+/// A field KMS must return: present, or `KmsInvalidResponse` naming the operation and the field.
+pub fn required<T>(value: Option<T>, operation: &str, field: &str) -> Result<T, Error> {
+    value.ok_or_else(|| missing(operation, field))
+}
 
-    async fn generate_data_key(
-        &self,
-        key_id: &str,
-        context: HashMap<String, String>,
-        opts: &CallOptions,
-    ) -> Result<Generated, Error> {
-        let call = KmsCall {
-            operation: "GenerateDataKey",
-            key_id,
-            timeout_ms: opts.timeout.as_millis(),
-        };
-        let request = self
-            .generate_data_key()
-            .key_id(key_id)
-            .key_spec(DataKeySpec::Aes256)
-            .set_encryption_context((!context.is_empty()).then_some(context))
-            .send();
-        let out = bounded(opts, call, request).await?;
-        // Move the plaintext key straight into its wiped-on-drop wrapper (no copy).
-        let key = DataKey::new(out.plaintext.map(Blob::into_inner).unwrap_or_default());
-        Ok(Generated {
-            key,
-            encrypted: out
-                .ciphertext_blob
-                .map(Blob::into_inner)
-                .unwrap_or_default(),
-            key_id: out.key_id.unwrap_or_default(),
-        })
-    }
+/// A field KMS must return with content (a ciphertext, a plaintext, a key id): present and not
+/// empty. An `Encrypt` answered `200 {}` must not become `{"ciphertext": ""}`: the caller would
+/// store nothing and lose the data.
+pub fn non_empty<T: AsRef<[u8]>>(
+    value: Option<T>,
+    operation: &str,
+    field: &str,
+) -> Result<T, Error> {
+    value
+        .filter(|v| !v.as_ref().is_empty())
+        .ok_or_else(|| missing(operation, field))
+}
+
+fn missing(operation: &str, field: &str) -> Error {
+    Error::new(
+        ErrorType::KmsInvalidResponse,
+        format!(
+            "KMS {operation} answered without {field}: the response is unusable and nothing \
+             was returned as success; check what answers at the KMS endpoint"
+        ),
+    )
 }
 
 /// Builds the SDK client with the skew-aware policy. Runs on the first invocation only.
@@ -267,6 +209,32 @@ mod tests {
         let retry = conf.retry_config().unwrap();
         assert_eq!(retry.mode(), RetryMode::Standard);
         assert_eq!(retry.max_attempts(), 4);
+    }
+
+    #[test]
+    fn a_missing_or_empty_field_is_an_invalid_response_naming_it() {
+        let e = non_empty(Some(Vec::<u8>::new()), "Encrypt", "CiphertextBlob").unwrap_err();
+        assert_eq!(e.kind(), ErrorType::KmsInvalidResponse);
+        assert!(
+            e.message()
+                .starts_with("KMS Encrypt answered without CiphertextBlob"),
+            "{e}"
+        );
+        assert!(non_empty(None::<String>, "Decrypt", "KeyId").is_err());
+        assert_eq!(
+            non_empty(Some("k".to_string()), "Decrypt", "KeyId").unwrap(),
+            "k"
+        );
+        assert_eq!(
+            required(None::<u8>, "DescribeKey", "KeyMetadata")
+                .unwrap_err()
+                .kind(),
+            ErrorType::KmsInvalidResponse
+        );
+        assert_eq!(
+            required(Some(0u8), "DescribeKey", "KeyMetadata").unwrap(),
+            0
+        );
     }
 
     #[test]

@@ -24,12 +24,8 @@ async fn main() -> ExitCode {
     };
     tracing::debug!(key_id = %config.key_id, max_attempts = config.max_attempts, "configuration loaded");
 
+    // The KMS client is not built here: the first invocation builds it (see `lazy`).
     let app = App::new(config.clone(), SdkClientBuilder::new(&config));
-    // Benchmarks only: build the client during INIT, to measure the trade the lazy build makes.
-    // (It reintroduces exactly what this template avoids; never set it in a deployment.)
-    if std::env::var_os("KMS_LAMBDA_BENCH_EAGER_CLIENT").is_some() {
-        let _ = app.client().get().await;
-    }
     let for_handler = app.clone();
     let handler = service_fn(move |event: LambdaEvent<Value>| {
         let app = for_handler.clone();

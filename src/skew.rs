@@ -18,7 +18,6 @@
 //!    invocation's deadline, so a hung KMS becomes a typed error, not a Lambda timeout.
 
 use aws_sdk_kms::config::retry::{ClassifyRetry, RetryAction, RetryConfig};
-use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_smithy_async::time::TimeSource;
 use aws_smithy_runtime_api::client::interceptors::context::InterceptorContext;
 use aws_smithy_runtime_api::client::retries::classifiers::RetryClassifierPriority;
@@ -76,29 +75,32 @@ pub fn is_signature_time_error(code: Option<&str>, message: Option<&str>) -> boo
 /// Retries `InvalidSignatureException: Signature expired / not yet current` regardless of the
 /// measured skew. See the module documentation, case 2.
 ///
-/// The classifier needs the modeled error to read its code and message; an operation error is
-/// type-erased, so each KMS operation this template calls is listed here. A new operation must
-/// be added to `error_metadata` or it is not covered (a unit test guards the list).
+/// It reads the error from the HTTP response — the `x-amzn-ErrorType` header or the body's
+/// `__type`, and the body's `message` — which every AWS JSON-protocol operation carries, so it
+/// covers every KMS operation the client sends, including ones a copy of this template adds,
+/// with no list of operation error types to keep.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ExpiredSignatureClassifier;
 
 impl ClassifyRetry for ExpiredSignatureClassifier {
     fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
-        let Some(Err(err)) = ctx.output_or_error() else {
+        let Some(Err(_)) = ctx.output_or_error() else {
             return RetryAction::NoActionIndicated;
         };
-        let Some(op_err) = err.as_operation_error() else {
+        let Some(response) = ctx.response() else {
             return RetryAction::NoActionIndicated;
         };
-        match error_metadata(op_err) {
-            Some((code, message)) if is_signature_time_error(code, message) => {
-                tracing::debug!(
-                    "KMS rejected the signature's time; retrying with a fresh signature"
-                );
-                // Not throttling: it draws the normal retry cost and counts toward max attempts.
-                RetryAction::retryable_error(ErrorKind::TransientError)
-            }
-            _ => RetryAction::NoActionIndicated,
+        let header = response
+            .headers()
+            .get("x-amzn-errortype")
+            .map(str::to_string);
+        let (code, message) = json_error(header.as_deref(), response.body().bytes());
+        if is_signature_time_error(code.as_deref(), message.as_deref()) {
+            tracing::debug!("KMS rejected the signature's time; retrying with a fresh signature");
+            // Not throttling: it draws the normal retry cost and counts toward max attempts.
+            RetryAction::retryable_error(ErrorKind::TransientError)
+        } else {
+            RetryAction::NoActionIndicated
         }
     }
 
@@ -112,27 +114,29 @@ impl ClassifyRetry for ExpiredSignatureClassifier {
     }
 }
 
-type OpError = aws_smithy_runtime_api::client::interceptors::context::Error;
-
-fn error_metadata(err: &OpError) -> Option<(Option<&str>, Option<&str>)> {
-    use aws_sdk_kms::operation::{
-        decrypt::DecryptError, encrypt::EncryptError, generate_data_key::GenerateDataKeyError,
-        re_encrypt::ReEncryptError,
+/// The error code and message of an AWS JSON-protocol error response (awsJson1_0/1_1): the
+/// code from `x-amzn-ErrorType` or the body's `__type` (or `code`), stripped of a namespace
+/// (`com.amazonaws.kms#`) and of anything after `:`; the message from `message` or `Message`.
+pub fn json_error(header: Option<&str>, body: Option<&[u8]>) -> (Option<String>, Option<String>) {
+    let parsed: Option<serde_json::Value> = body.and_then(|b| serde_json::from_slice(b).ok());
+    let field = |names: &[&str]| {
+        names.iter().find_map(|n| {
+            parsed
+                .as_ref()
+                .and_then(|v| v.get(*n))
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        })
     };
-    macro_rules! first_match {
-        ($($ty:ty),+) => {
-            $(if let Some(e) = err.downcast_ref::<$ty>() {
-                return Some((e.code(), e.message()));
-            })+
-        };
-    }
-    first_match!(
-        EncryptError,
-        DecryptError,
-        GenerateDataKeyError,
-        ReEncryptError
-    );
-    None
+    let code = header
+        .map(str::to_string)
+        .or_else(|| field(&["__type", "code"]))
+        .map(|raw| {
+            let no_suffix = raw.split(':').next().unwrap_or_default();
+            no_suffix.rsplit('#').next().unwrap_or_default().to_string()
+        })
+        .filter(|c| !c.is_empty());
+    (code, field(&["message", "Message"]))
 }
 
 /// The operation timeout for a KMS call: the time left until `deadline`, minus `margin` so the
@@ -163,80 +167,85 @@ pub fn invocation_deadline(header_ms: u64, now: SystemTime) -> SystemTime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_kms::operation::encrypt::EncryptError;
-    use aws_sdk_kms::types::error::NotFoundException;
     use aws_smithy_runtime_api::client::interceptors::context::{Error as CtxError, Input};
-    use aws_smithy_runtime_api::client::orchestrator::OrchestratorError;
-    use aws_smithy_types::error::ErrorMetadata;
+    use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, OrchestratorError};
+    use aws_smithy_types::body::SdkBody;
 
-    fn ctx_with(err: EncryptError) -> InterceptorContext {
+    /// The context after an attempt that KMS answered with HTTP 400 and `body`.
+    fn answered(body: &str, header: Option<&str>) -> InterceptorContext {
         let mut ctx = InterceptorContext::new(Input::doesnt_matter());
-        ctx.set_output_or_error(Err(OrchestratorError::operation(CtxError::erase(err))));
+        let mut response = HttpResponse::new(400.try_into().unwrap(), SdkBody::from(body));
+        if let Some(h) = header {
+            response
+                .headers_mut()
+                .insert("x-amzn-ErrorType", h.to_string());
+        }
+        ctx.set_response(response);
+        // Any operation's error: the classifier never looks at its type.
+        ctx.set_output_or_error(Err(OrchestratorError::operation(CtxError::erase(
+            std::io::Error::other("some operation's modeled error"),
+        ))));
         ctx
     }
 
-    fn unhandled(code: &str, message: &str) -> EncryptError {
-        EncryptError::generic(ErrorMetadata::builder().code(code).message(message).build())
+    fn classify(body: &str, header: Option<&str>) -> RetryAction {
+        ExpiredSignatureClassifier.classify_retry(&answered(body, header))
     }
 
     #[test]
     fn signature_expired_after_a_freeze_is_retried() {
-        let msg = "Signature expired: 20240820T230143Z is now earlier than 20240820T230302Z (20240820T230802Z - 5 min.)";
-        let action = ExpiredSignatureClassifier
-            .classify_retry(&ctx_with(unhandled("InvalidSignatureException", msg)));
-        assert!(action.should_retry(), "{action:?}");
+        let body = r#"{"__type":"InvalidSignatureException","message":"Signature expired: 20240820T230143Z is now earlier than 20240820T230302Z (20240820T230802Z - 5 min.)"}"#;
+        assert!(classify(body, None).should_retry());
     }
 
     #[test]
     fn signature_not_yet_current_is_retried() {
-        let msg = "Signature not yet current: 20240820T231500Z is still later than 20240820T230802Z (20240820T230302Z + 5 min.)";
-        let action = ExpiredSignatureClassifier
-            .classify_retry(&ctx_with(unhandled("InvalidSignatureException", msg)));
-        assert!(action.should_retry());
+        let body = r#"{"__type":"InvalidSignatureException","message":"Signature not yet current: 20240820T231500Z is still later than 20240820T230802Z (20240820T230302Z + 5 min.)"}"#;
+        assert!(classify(body, None).should_retry());
+    }
+
+    #[test]
+    fn the_code_may_come_from_the_header_with_a_namespace_and_the_message_capitalised() {
+        let body = r#"{"Message":"Signature expired: 20240820T230143Z is now earlier than x"}"#;
+        let header = "com.amazonaws.kms#InvalidSignatureException:http://internal.amazon.com/";
+        assert!(classify(body, Some(header)).should_retry());
     }
 
     #[test]
     fn a_signature_mismatch_is_not_retried_because_no_retry_can_fix_it() {
-        let msg = "The request signature we calculated does not match the signature you provided.";
-        let action = ExpiredSignatureClassifier
-            .classify_retry(&ctx_with(unhandled("InvalidSignatureException", msg)));
-        assert_eq!(action, RetryAction::NoActionIndicated);
+        let body = r#"{"__type":"InvalidSignatureException","message":"The request signature we calculated does not match the signature you provided."}"#;
+        assert_eq!(classify(body, None), RetryAction::NoActionIndicated);
     }
 
     #[test]
-    fn other_kms_errors_are_left_to_the_sdk() {
-        let err = EncryptError::NotFoundException(
-            NotFoundException::builder()
-                .message("Signature expired")
-                .build(),
-        );
+    fn other_kms_errors_and_unreadable_bodies_are_left_to_the_sdk() {
+        for body in [
+            r#"{"__type":"NotFoundException","message":"Signature expired"}"#,
+            "Signature expired",
+            "",
+        ] {
+            assert_eq!(
+                classify(body, None),
+                RetryAction::NoActionIndicated,
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_success_is_never_classified() {
+        let mut ctx = InterceptorContext::new(Input::doesnt_matter());
+        ctx.set_response(HttpResponse::new(
+            200.try_into().unwrap(),
+            SdkBody::from("{}"),
+        ));
+        ctx.set_output_or_error(Ok(
+            aws_smithy_runtime_api::client::interceptors::context::Output::doesnt_matter(),
+        ));
         assert_eq!(
-            ExpiredSignatureClassifier.classify_retry(&ctx_with(err)),
+            ExpiredSignatureClassifier.classify_retry(&ctx),
             RetryAction::NoActionIndicated
         );
-    }
-
-    #[test]
-    fn every_operation_the_template_calls_is_recognised() {
-        use aws_sdk_kms::operation::{
-            decrypt::DecryptError, generate_data_key::GenerateDataKeyError,
-            re_encrypt::ReEncryptError,
-        };
-        let meta = || {
-            ErrorMetadata::builder()
-                .code("InvalidSignatureException")
-                .message("Signature expired: x")
-                .build()
-        };
-        for err in [
-            CtxError::erase(EncryptError::generic(meta())),
-            CtxError::erase(DecryptError::generic(meta())),
-            CtxError::erase(GenerateDataKeyError::generic(meta())),
-            CtxError::erase(ReEncryptError::generic(meta())),
-        ] {
-            let (code, message) = error_metadata(&err).expect("operation listed");
-            assert!(is_signature_time_error(code, message));
-        }
     }
 
     #[test]

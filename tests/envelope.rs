@@ -10,7 +10,7 @@ use std::time::Duration;
 use support::{b64, Harness, Outcome};
 
 fn encrypt(plaintext: &[u8], mode: Option<&str>) -> Value {
-    let mut e = json!({"operation": "encrypt", "plaintext": b64(plaintext), "encryptionContext": {"doc": "42"}});
+    let mut e = support::encrypt(plaintext, json!({"doc": "42"}));
     if let Some(m) = mode {
         e["mode"] = json!(m);
     }
@@ -18,7 +18,7 @@ fn encrypt(plaintext: &[u8], mode: Option<&str>) -> Value {
 }
 
 fn decrypt(ciphertext: &str, context: Value) -> Value {
-    json!({"operation": "decrypt", "ciphertext": ciphertext, "encryptionContext": context})
+    support::decrypt(&json!(ciphertext), context)
 }
 
 /// Large events go through `invoke_raw` with a generous timeout (debug build, 2 cores).

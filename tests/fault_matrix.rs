@@ -7,16 +7,10 @@ mod support;
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use support::{b64, Canned, Harness, Outcome};
+use support::{attempts, Canned, Harness, Outcome};
 
 fn encrypt(plaintext: &[u8]) -> Value {
-    json!({"operation": "encrypt", "plaintext": b64(plaintext), "encryptionContext": {"scenario": "matrix"}})
-}
-
-fn attempts(line: &Value) -> i64 {
-    line["KmsAttempts"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("no KmsAttempts in {line}"))
+    support::encrypt(plaintext, json!({"scenario": "matrix"}))
 }
 
 /// Sends an encrypt and returns its outcome and EMF line (the `n`th of the run, counting from 1).
@@ -133,55 +127,91 @@ async fn a_request_signed_then_delivered_six_minutes_late_is_re_signed_once() {
     assert_eq!(attempts(&line), 1);
 }
 
+/// The classifier reads the error from the HTTP response, so it covers every KMS operation —
+/// here two the template never calls — with no list of operations to keep.
 #[tokio::test]
 async fn in_process_a_signature_made_six_minutes_in_the_past_is_retried_with_a_fresh_one() {
+    use aws_sdk_kms::primitives::Blob;
     use kms_lambda::config::Config;
     use kms_lambda::kms::SdkClientBuilder;
     let url = support::kms_url();
     let key = support::create_key(&url).await;
     let gate = support::Gate::start(&url, Some("testing")).await;
-
-    for (with_classifier, expect_ok) in [(true, true), (false, false)] {
-        let config = Config::from_lookup(|k| match k {
-            "KMS_KEY_ID" => Some(key.alias.clone()),
-            "KMS_RETRY_EXPIRED_SIGNATURES" => Some(with_classifier.to_string()),
-            _ => None,
-        })
+    let ciphertext = support::admin_client(&url)
+        .encrypt()
+        .key_id(&key.alias)
+        .plaintext(Blob::new(b"to re-encrypt".to_vec()))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
         .unwrap();
-        let past = past_signer::PastSigner::new(Duration::from_secs(6 * 60));
-        let sdk = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_sdk_kms::config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_kms::config::SharedCredentialsProvider::new(
-                aws_sdk_kms::config::Credentials::new("testing", "testing", None, None, "test"),
-            ))
-            .endpoint_url(gate.url())
-            .retry_config(kms_lambda::skew::retry_config(3))
-            .build();
-        let conf = SdkClientBuilder::new(&config)
-            .client_config(&sdk)
-            .time_source(past.clone())
-            .interceptor(past.clone())
-            .build();
-        let client = aws_sdk_kms::Client::from_conf(conf);
-        let before = gate.requests();
-        let result = client
-            .encrypt()
-            .key_id(&key.alias)
-            .plaintext(aws_sdk_kms::primitives::Blob::new(b"x".to_vec()))
-            .send()
-            .await;
-        assert_eq!(
-            result.is_ok(),
-            expect_ok,
-            "classifier {with_classifier}: {result:?}"
-        );
-        let sent = gate.requests() - before;
-        assert_eq!(
-            sent,
-            if with_classifier { 2 } else { 1 },
-            "classifier {with_classifier}"
-        );
+
+    for operation in ["Encrypt", "DescribeKey", "ReEncrypt"] {
+        for (with_classifier, expect_ok) in [(true, true), (false, false)] {
+            let config = Config::from_lookup(|k| match k {
+                "KMS_KEY_ID" => Some(key.alias.clone()),
+                "KMS_RETRY_EXPIRED_SIGNATURES" => Some(with_classifier.to_string()),
+                _ => None,
+            })
+            .unwrap();
+            let past = past_signer::PastSigner::new(Duration::from_secs(6 * 60));
+            let sdk = aws_config::SdkConfig::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .region(aws_sdk_kms::config::Region::new("us-east-1"))
+                .credentials_provider(aws_sdk_kms::config::SharedCredentialsProvider::new(
+                    aws_sdk_kms::config::Credentials::new("testing", "testing", None, None, "test"),
+                ))
+                .endpoint_url(gate.url())
+                .retry_config(kms_lambda::skew::retry_config(3))
+                .build();
+            let conf = SdkClientBuilder::new(&config)
+                .client_config(&sdk)
+                .time_source(past.clone())
+                .interceptor(past.clone())
+                .build();
+            let client = aws_sdk_kms::Client::from_conf(conf);
+            let before = gate.requests();
+            let ok = match operation {
+                "Encrypt" => client
+                    .encrypt()
+                    .key_id(&key.alias)
+                    .plaintext(Blob::new(b"x".to_vec()))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("{e:?}")),
+                "DescribeKey" => client
+                    .describe_key()
+                    .key_id(&key.alias)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("{e:?}")),
+                _ => client
+                    .re_encrypt()
+                    .ciphertext_blob(ciphertext.clone())
+                    .destination_key_id(&key.alias)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("{e:?}")),
+            };
+            assert_eq!(
+                ok.is_ok(),
+                expect_ok,
+                "{operation}, classifier {with_classifier}: {ok:?}"
+            );
+            if let Err(e) = &ok {
+                assert!(e.contains("Signature expired"), "{operation}: {e}");
+            }
+            let sent = gate.requests() - before;
+            assert_eq!(
+                sent,
+                if with_classifier { 2 } else { 1 },
+                "{operation}, classifier {with_classifier}: one fresh signature after the expired one"
+            );
+        }
     }
 }
 
@@ -379,6 +409,13 @@ async fn proactive_init_then_the_first_event_30_seconds_later_succeeds_with_no_t
     h.ready().await;
     tokio::time::sleep(Duration::from_secs(30)).await;
     assert_eq!(h.gate.requests(), 0, "KMS traffic during the gap");
+    assert!(
+        !h.function
+            .output()
+            .iter()
+            .any(|l| l.contains("built the KMS client")),
+        "the client was built before the first event"
+    );
     let (out, line) = encrypt_nth(&h, 1).await;
     out.ok();
     assert_eq!(attempts(&line), 1);
@@ -582,4 +619,45 @@ async fn the_gate_answers_with_kms_exact_messages_and_catches_a_re_dated_request
         assert!(kms_time_message_shape(&msg), "{offset} s: {msg}");
     }
     assert_eq!(gate.rejected(), 3);
+}
+
+// ---- The documentation ------------------------------------------------------------------------
+
+/// docs/signature-expired.md names these tests in its scenario table; a scenario added, renamed
+/// or removed on one side only fails here.
+#[test]
+fn the_documented_scenarios_are_exactly_the_tests_in_this_file() {
+    use std::collections::BTreeSet;
+    let doc = include_str!("../docs/signature-expired.md");
+    let this = include_str!("fault_matrix.rs");
+    let lines: Vec<&str> = this.lines().map(str::trim).collect();
+    let tests: BTreeSet<&str> = lines
+        .windows(2)
+        .filter(|w| w[0].starts_with("#[tokio::test") || w[0] == "#[test]")
+        .filter_map(|w| w[1].split("fn ").nth(1)?.split('(').next())
+        .filter(|name| *name != "the_documented_scenarios_are_exactly_the_tests_in_this_file")
+        .collect();
+    let in_table: BTreeSet<&str> = doc
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .filter_map(|row| row.trim_end_matches('|').rsplit('|').next())
+        .flat_map(|cell| cell.split('`').skip(1).step_by(2))
+        .filter(|name| {
+            name.contains('_')
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
+        .collect();
+    let mentioned: BTreeSet<&str> = tests
+        .iter()
+        .copied()
+        .filter(|t| doc.contains(&format!("`{t}`")))
+        .collect();
+    assert_eq!(mentioned, tests, "tests the doc never mentions");
+    let unknown: Vec<_> = in_table.difference(&tests).collect();
+    assert!(
+        unknown.is_empty(),
+        "the doc's table names tests that do not exist: {unknown:?}"
+    );
 }

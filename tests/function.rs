@@ -7,15 +7,7 @@ use base64::Engine;
 
 use serde_json::{json, Value};
 use std::time::Duration;
-use support::{b64, Canned, Harness, Outcome};
-
-fn encrypt(plaintext: &[u8], context: Value) -> Value {
-    json!({"operation": "encrypt", "plaintext": b64(plaintext), "encryptionContext": context})
-}
-
-fn decrypt(ciphertext: &Value, context: Value) -> Value {
-    json!({"operation": "decrypt", "ciphertext": ciphertext, "encryptionContext": context})
-}
+use support::{b64, decrypt, encrypt, Canned, Harness};
 
 #[tokio::test]
 async fn encrypt_then_decrypt_round_trips_with_the_encryption_context() {
@@ -70,37 +62,6 @@ async fn decrypt_with_a_different_encryption_context_is_rejected() {
         .await
         .ok();
     assert_eq!(ok["plaintext"], b64(b"payload"));
-}
-
-#[tokio::test]
-async fn nothing_reaches_kms_before_the_first_event_even_seconds_after_init() {
-    let h = Harness::start(&[]).await;
-    h.ready().await;
-    // Proactive initialisation: INIT done, the first event comes later.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        h.gate.requests(),
-        0,
-        "the function talked to KMS during INIT or while idle"
-    );
-    assert!(!h
-        .function
-        .output()
-        .iter()
-        .any(|l| l.contains("built the KMS client")));
-
-    h.emulator
-        .invoke(&encrypt(b"late first event", json!({})))
-        .await
-        .ok();
-    assert_eq!(h.gate.requests(), 1);
-    let emf = h.function.emf_wait(1).await;
-    assert_eq!(emf[0]["ColdStart"], 1);
-    assert!(
-        emf[0]["ClientInitMs"].is_number(),
-        "the first invoke built the client: {}",
-        emf[0]
-    );
 }
 
 #[tokio::test]
@@ -193,72 +154,6 @@ async fn every_invocation_writes_one_consistent_emf_line() {
     // A rejected event never reached KMS, so it reports no KMS metrics.
     assert_eq!(failed["ErrorType"], "InvalidRequest");
     assert!(failed.get("KmsAttempts").is_none() && failed.get("InitToSendMs").is_none());
-}
-
-/// The expected `errorType` of each sample mistake in `events/mistakes/`.
-const MISTAKES: &[(&str, &str)] = &[
-    ("bad-key-id.json", "InvalidRequest"),
-    ("context-value-not-string.json", "InvalidRequest"),
-    ("decrypt-garbage-ciphertext.json", "InvalidCiphertext"),
-    ("direct-mode-too-large.json", "PayloadTooLarge"),
-    ("empty-plaintext.json", "InvalidRequest"),
-    ("invalid-base64.json", "InvalidRequest"),
-    ("malformed-json.json", "InvalidRequest"),
-    ("missing-operation.json", "InvalidRequest"),
-    ("unknown-field.json", "InvalidRequest"),
-    ("unknown-key.json", "KmsKeyNotFound"),
-    ("unknown-operation.json", "InvalidRequest"),
-];
-
-#[tokio::test]
-async fn each_sample_mistake_gets_its_typed_error_and_the_function_keeps_serving() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events/mistakes");
-    let mut files: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    files.sort();
-    let listed: Vec<&str> = MISTAKES.iter().map(|(f, _)| *f).collect();
-    assert_eq!(
-        files, listed,
-        "every file in events/mistakes has an expected errorType here"
-    );
-
-    let h = Harness::start(&[]).await;
-    for (file, expected) in MISTAKES {
-        let body = std::fs::read(dir.join(file)).unwrap();
-        let out = h.emulator.invoke_raw(body, Duration::from_secs(10)).await;
-        let Outcome::Err {
-            error_type,
-            message,
-        } = &out
-        else {
-            panic!("{file}: expected an error, got {out:?}")
-        };
-        assert_eq!(error_type, expected, "{file}: {message}");
-        assert!(
-            !message.is_empty() && !message.contains('\n'),
-            "{file}: {message:?}"
-        );
-    }
-    // Not even UTF-8: still a typed error, and the poll loop survives it.
-    let out = h
-        .emulator
-        .invoke_raw(vec![0x7b, 0xff, 0xfe, 0x7d], Duration::from_secs(10))
-        .await;
-    assert_eq!(out.error_type(), "InvalidRequest");
-
-    let out = h
-        .emulator
-        .invoke(&encrypt(b"still serving", json!({})))
-        .await
-        .ok();
-    assert_eq!(out["keyId"], h.key.arn);
-    assert!(
-        !h.function.output().iter().any(|l| l.contains("panicked")),
-        "{:#?}",
-        h.function.output()
-    );
 }
 
 #[tokio::test]
@@ -388,4 +283,109 @@ async fn plaintext_never_reaches_the_logs_even_at_trace_level() {
         !output.contains(&ciphertext[8..40]),
         "the ciphertext leaked into the logs"
     );
+}
+
+#[tokio::test]
+async fn a_kms_success_without_a_required_field_is_a_typed_error_never_an_empty_success() {
+    let h = Harness::start(&[]).await;
+    let arn = h.key.arn.clone();
+    let direct = encrypt(b"direct", json!({}));
+    let envelope = encrypt(&[7u8; 5000], json!({}));
+    let ciphertext = h.emulator.invoke(&direct).await.ok()["ciphertext"].clone();
+    let sealed = h.emulator.invoke(&envelope).await.ok()["ciphertext"].clone();
+    let cases = [
+        (&direct, json!({"KeyId": arn}), "Encrypt", "CiphertextBlob"),
+        (
+            &direct,
+            json!({"CiphertextBlob": "", "KeyId": arn}),
+            "Encrypt",
+            "CiphertextBlob",
+        ),
+        (
+            &direct,
+            json!({"CiphertextBlob": "AQID"}),
+            "Encrypt",
+            "KeyId",
+        ),
+        (&direct, json!({}), "Encrypt", "CiphertextBlob"),
+        (
+            &decrypt(&ciphertext, json!({})),
+            json!({"KeyId": arn}),
+            "Decrypt",
+            "Plaintext",
+        ),
+        (
+            &decrypt(&ciphertext, json!({})),
+            json!({"Plaintext": "", "KeyId": arn}),
+            "Decrypt",
+            "Plaintext",
+        ),
+        (
+            &decrypt(&ciphertext, json!({})),
+            json!({"Plaintext": "aGk="}),
+            "Decrypt",
+            "KeyId",
+        ),
+        (
+            &envelope,
+            json!({"CiphertextBlob": "AQID", "KeyId": arn}),
+            "GenerateDataKey",
+            "Plaintext",
+        ),
+        (
+            &envelope,
+            json!({"Plaintext": b64(&[1u8; 32]), "KeyId": arn}),
+            "GenerateDataKey",
+            "CiphertextBlob",
+        ),
+        (
+            &envelope,
+            json!({"Plaintext": b64(&[1u8; 32]), "CiphertextBlob": "AQID", "KeyId": ""}),
+            "GenerateDataKey",
+            "KeyId",
+        ),
+        (
+            &decrypt(&sealed, json!({})),
+            json!({"KeyId": arn}),
+            "Decrypt",
+            "Plaintext",
+        ),
+        (
+            &envelope,
+            json!({"Plaintext": b64(&[1u8; 16]), "CiphertextBlob": "AQID", "KeyId": arn}),
+            "GenerateDataKey",
+            "a data key that is not 32 bytes",
+        ),
+    ];
+    for (event, answer, operation, field) in cases {
+        let before = h.gate.requests();
+        h.gate.fail_next([Canned {
+            status: 200,
+            body: answer.to_string(),
+        }]);
+        let out = h.emulator.invoke(event).await;
+        let support::Outcome::Err {
+            error_type,
+            message,
+        } = &out
+        else {
+            panic!("{operation} answered {answer}: succeeded with {out:?}")
+        };
+        assert_eq!(
+            error_type, "KmsInvalidResponse",
+            "{operation} {answer}: {message}"
+        );
+        assert!(
+            message.contains(&format!("KMS {operation} answered without {field}"))
+                || message.contains(field),
+            "{operation} {answer}: {message}"
+        );
+        assert_eq!(
+            h.gate.requests() - before,
+            1,
+            "{operation} {answer}: not retried"
+        );
+    }
+    // Still serving.
+    h.emulator.invoke(&direct).await.ok();
 }

@@ -1,8 +1,11 @@
 //! Event decoding: raw bytes as the runtime delivers them, through the raw-event guard and the
-//! event parser. Nothing may panic; every accepted event must respect the contract's limits.
+//! operations table. Nothing may panic; every accepted encrypt event must respect the contract's
+//! limits; every message is one line.
 #![no_main]
 
-use kms_lambda::event::{self, Mode, Request, MAX_DIRECT_PLAINTEXT, MAX_ENVELOPE_PLAINTEXT};
+use kms_lambda::event::{self, Fields};
+use kms_lambda::ops::encrypt::{Encrypt, Mode, MAX_DIRECT_PLAINTEXT, MAX_ENVELOPE_PLAINTEXT};
+use kms_lambda::ops::{self, Operation};
 use kms_lambda::raw_event;
 use libfuzzer_sys::fuzz_target;
 
@@ -10,19 +13,22 @@ fuzz_target!(|data: &[u8]| {
     if let Some(reason) = raw_event::malformed(data) {
         // What the guard hands the handler instead must parse to InvalidRequest.
         let marked = serde_json::Value::String(format!("{}{reason}", event::MALFORMED_MARKER));
-        assert!(event::parse(&marked).is_err());
+        assert!(ops::parse(&marked).is_err());
         return;
     }
     // The guard said "JSON": the runtime's own parse must then succeed too.
     let value: serde_json::Value = serde_json::from_slice(data).expect("guard and runtime agree");
-    match event::parse(&value) {
-        Ok(Request::Encrypt { plaintext, mode, .. }) => {
-            assert!(plaintext.len() <= MAX_ENVELOPE_PLAINTEXT);
-            if mode == Mode::Direct {
-                assert!(!plaintext.is_empty() && plaintext.len() <= MAX_DIRECT_PLAINTEXT);
+    match ops::parse(&value) {
+        Ok(request) if request.operation() == Encrypt::NAME => {
+            let obj = value.as_object().expect("an accepted event is an object");
+            let fields = Fields::new(obj, Encrypt::NAME, Encrypt::FIELDS).expect("accepted");
+            let e = Encrypt::parse(&fields).expect("accepted");
+            assert!(e.plaintext.len() <= MAX_ENVELOPE_PLAINTEXT);
+            if e.mode == Mode::Direct {
+                assert!(!e.plaintext.is_empty() && e.plaintext.len() <= MAX_DIRECT_PLAINTEXT);
             }
         }
-        Ok(Request::Decrypt { ciphertext, .. }) => assert!(!ciphertext.is_empty()),
+        Ok(_) => {}
         Err(e) => assert!(!e.message().contains('\n')),
     }
 });

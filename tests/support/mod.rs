@@ -200,3 +200,31 @@ pub fn b64(data: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(data)
 }
+
+/// An `encrypt` event with a context (pass `json!({})` for none).
+pub fn encrypt(plaintext: &[u8], context: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"operation": "encrypt", "plaintext": b64(plaintext), "encryptionContext": context})
+}
+
+/// A `decrypt` event for a ciphertext from an `encrypt` response (a JSON string).
+pub fn decrypt(ciphertext: &serde_json::Value, context: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"operation": "decrypt", "ciphertext": ciphertext, "encryptionContext": context})
+}
+
+/// The `KmsAttempts` of an EMF line.
+#[track_caller]
+pub fn attempts(line: &serde_json::Value) -> i64 {
+    line["KmsAttempts"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no KmsAttempts in {line}"))
+}
+
+/// The IAM action a KMS request needs, from its `X-Amz-Target` (`TrentService.Encrypt` →
+/// `kms:Encrypt`). `ReEncrypt` needs two, `kms:ReEncryptFrom` and `kms:ReEncryptTo`.
+pub fn iam_actions_for_target(target: &str) -> Vec<String> {
+    let api = target.strip_prefix("TrentService.").unwrap_or(target);
+    match api {
+        "ReEncrypt" => vec!["kms:ReEncryptFrom".into(), "kms:ReEncryptTo".into()],
+        other => vec![format!("kms:{other}")],
+    }
+}

@@ -1,0 +1,235 @@
+//! `encrypt`: a payload in, a ciphertext out.
+//!
+//! ```json
+//! {"operation": "encrypt", "plaintext": "<base64>", "encryptionContext": {"tenant": "acme"},
+//!  "keyId": "optional override", "mode": "optional: direct | envelope"}
+//! ```
+//! → `{"ciphertext": "<base64>", "keyId": "<key ARN>", "mode": "direct"}`
+//!
+//! Up to 4,096 bytes go to KMS `Encrypt` itself (`direct`); larger payloads, up to
+//! [`MAX_ENVELOPE_PLAINTEXT`], are sealed in an envelope under a KMS data key (`envelope`).
+
+use super::{respond, Ctx, Operation};
+use crate::envelope;
+use crate::error::{Error, ErrorType};
+use crate::event::{Fields, Limit};
+use crate::kms::non_empty;
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::EncryptionAlgorithmSpec;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Largest plaintext KMS `Encrypt` takes.
+pub const MAX_DIRECT_PLAINTEXT: usize = 4096;
+
+/// Largest plaintext for envelope mode: its envelope (header at its largest, tag) as base64,
+/// in the encrypt response with a key ARN of the largest size, still fits
+/// [`LAMBDA_PAYLOAD_LIMIT`](crate::event::LAMBDA_PAYLOAD_LIMIT) (≈ 4,708,000; rounded down), and so does the request that carries
+/// it as base64 with room for a context and a key id.
+pub const MAX_ENVELOPE_PLAINTEXT: usize = 4_700_000;
+
+const PLAINTEXT: Limit = Limit {
+    max: MAX_ENVELOPE_PLAINTEXT,
+    kind: ErrorType::PayloadTooLarge,
+    why: "the largest payload whose encrypted form still fits Lambda's 6 MB response as base64",
+};
+
+/// How a payload is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// KMS `Encrypt` on the payload itself (1 to 4,096 bytes).
+    Direct,
+    /// A KMS data key and AES-256-GCM (any size up to [`MAX_ENVELOPE_PLAINTEXT`]).
+    Envelope,
+}
+
+impl Mode {
+    /// `direct` or `envelope`, as in events and responses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Direct => "direct",
+            Mode::Envelope => "envelope",
+        }
+    }
+}
+
+/// A validated `encrypt` event.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Encrypt {
+    /// The bytes to encrypt.
+    pub plaintext: Vec<u8>,
+    /// Additional authenticated data, bound to the ciphertext.
+    pub context: HashMap<String, String>,
+    /// Overrides `KMS_KEY_ID` for this call.
+    pub key_id: Option<String>,
+    /// Chosen by size unless the event says.
+    pub mode: Mode,
+}
+
+/// The answer to `encrypt`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EncryptResponse {
+    /// Base64 ciphertext: a KMS ciphertext blob (`direct`) or an envelope.
+    pub ciphertext: String,
+    /// ARN of the key that encrypted.
+    pub key_id: String,
+    /// `direct` or `envelope`.
+    pub mode: &'static str,
+}
+
+impl Operation for Encrypt {
+    const NAME: &'static str = "encrypt";
+    const FIELDS: &'static [&'static str] = &["plaintext", "encryptionContext", "keyId", "mode"];
+    const IAM_ACTIONS: &'static [&'static str] = &["kms:Encrypt", "kms:GenerateDataKey"];
+
+    fn parse(fields: &Fields<'_>) -> Result<Self, Error> {
+        let requested = fields.choice("mode", &["direct", "envelope"])?;
+        let plaintext = fields.required_base64("plaintext", PLAINTEXT)?;
+        let mode = match (requested, plaintext.len()) {
+            (Some("direct"), n) if n > MAX_DIRECT_PLAINTEXT => {
+                return Err(Error::new(
+                    ErrorType::PayloadTooLarge,
+                    format!(
+                        "field \"plaintext\" is {n} bytes; direct mode (KMS Encrypt) takes at most \
+                         {MAX_DIRECT_PLAINTEXT} bytes: use \"mode\": \"envelope\" or leave mode out"
+                    ),
+                ))
+            }
+            (Some("envelope"), _) => Mode::Envelope,
+            (_, 0) => {
+                return Err(Error::invalid_request(
+                    "field \"plaintext\" is empty: KMS Encrypt takes 1 to 4096 bytes; \
+                     send \"mode\": \"envelope\" to encrypt an empty payload",
+                ))
+            }
+            (_, n) if n <= MAX_DIRECT_PLAINTEXT => Mode::Direct,
+            _ => Mode::Envelope,
+        };
+        Ok(Encrypt {
+            plaintext,
+            context: fields.context("encryptionContext")?,
+            key_id: fields.key_id("keyId")?,
+            mode,
+        })
+    }
+
+    async fn run(self, cx: &Ctx<'_>) -> Result<Value, Error> {
+        let key = cx.key_id(self.key_id.as_deref());
+        let (ciphertext, key_id) = match self.mode {
+            Mode::Direct => {
+                const OP: &str = "Encrypt";
+                let request = cx
+                    .kms
+                    .client()
+                    .encrypt()
+                    .key_id(key)
+                    .plaintext(Blob::new(self.plaintext))
+                    .set_encryption_context((!self.context.is_empty()).then_some(self.context))
+                    .encryption_algorithm(EncryptionAlgorithmSpec::SymmetricDefault)
+                    .send();
+                let out = cx.kms.call(OP, key, request).await?;
+                (
+                    non_empty(out.ciphertext_blob.map(Blob::into_inner), OP, "CiphertextBlob")?,
+                    non_empty(out.key_id, OP, "KeyId")?,
+                )
+            }
+            Mode::Envelope => {
+                let data_key = cx.data_keys.for_encrypt(cx.kms, key, &self.context).await?;
+                let sealed = envelope::seal(
+                    &data_key.key,
+                    &data_key.key_id,
+                    &data_key.encrypted,
+                    &self.context,
+                    &self.plaintext,
+                )?;
+                (sealed, data_key.key_id)
+            }
+        };
+        respond(EncryptResponse {
+            ciphertext: STANDARD.encode(&ciphertext),
+            key_id,
+            mode: self.mode.as_str(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::LAMBDA_PAYLOAD_LIMIT;
+    use serde_json::json;
+
+    fn parse(event: Value) -> Result<Encrypt, Error> {
+        let obj = event.as_object().unwrap();
+        Encrypt::parse(&Fields::new(obj, Encrypt::NAME, Encrypt::FIELDS)?)
+    }
+
+    fn mode_of(event: Value) -> Mode {
+        parse(event).unwrap().mode
+    }
+
+    #[test]
+    fn encrypt_with_context_and_key_override() {
+        let r = parse(json!({"plaintext":"aGVsbG8=","encryptionContext":{"tenant":"acme"},"keyId":"alias/other"}));
+        assert_eq!(
+            r.unwrap(),
+            Encrypt {
+                plaintext: b"hello".to_vec(),
+                context: HashMap::from([("tenant".into(), "acme".into())]),
+                key_id: Some("alias/other".into()),
+                mode: Mode::Direct,
+            }
+        );
+    }
+
+    #[test]
+    fn the_mode_is_chosen_by_size_unless_the_event_says() {
+        let b64 = |n: usize| STANDARD.encode(vec![7u8; n]);
+        assert_eq!(mode_of(json!({"plaintext": b64(4096)})), Mode::Direct);
+        assert_eq!(mode_of(json!({"plaintext": b64(4097)})), Mode::Envelope);
+        assert_eq!(mode_of(json!({"plaintext": b64(10), "mode": "envelope"})), Mode::Envelope);
+        assert_eq!(mode_of(json!({"plaintext": "", "mode": "envelope"})), Mode::Envelope);
+        assert_eq!(mode_of(json!({"plaintext": b64(10), "mode": "direct"})), Mode::Direct);
+
+        let e = parse(json!({"plaintext": b64(4097), "mode": "direct"})).unwrap_err();
+        assert_eq!(e.kind(), ErrorType::PayloadTooLarge);
+        assert!(e.message().contains("4097 bytes"), "{e}");
+        let e = parse(json!({"plaintext": b64(1), "mode": "fast"})).unwrap_err();
+        assert_eq!(e.kind(), ErrorType::InvalidRequest);
+        let e = parse(json!({"plaintext": ""})).unwrap_err();
+        assert_eq!(e.kind(), ErrorType::InvalidRequest);
+        assert!(e.message().contains("empty"), "{e}");
+    }
+
+    #[test]
+    fn plaintext_over_the_envelope_limit_is_payload_too_large_before_decoding() {
+        let over = STANDARD.encode(vec![7u8; MAX_ENVELOPE_PLAINTEXT + 1]);
+        let e = parse(json!({"plaintext": over})).unwrap_err();
+        assert_eq!(e.kind(), ErrorType::PayloadTooLarge);
+        assert!(e.message().contains("4700000"), "{e}");
+        let huge = "A".repeat(6_400_000);
+        assert_eq!(
+            parse(json!({"plaintext": huge})).unwrap_err().kind(),
+            ErrorType::PayloadTooLarge
+        );
+    }
+
+    #[test]
+    fn the_limit_fits_the_lambda_payload_limit_in_both_directions() {
+        let envelope = MAX_ENVELOPE_PLAINTEXT + envelope::MAX_HEADER + envelope::TAG_LEN;
+        let response = 4 * envelope.div_ceil(3)
+            + r#"{"ciphertext":"","keyId":"","mode":"envelope"}"#.len()
+            + 2048;
+        assert!(response <= LAMBDA_PAYLOAD_LIMIT, "{response}");
+        let request = 4 * MAX_ENVELOPE_PLAINTEXT.div_ceil(3)
+            + r#"{"operation":"encrypt","plaintext":""}"#.len();
+        assert!(
+            LAMBDA_PAYLOAD_LIMIT - request > 16_000,
+            "room for a context and a key id"
+        );
+    }
+}

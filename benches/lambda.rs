@@ -6,6 +6,8 @@
 //! Under `cargo test --all-targets` (no `--bench` argument) it makes one pass of each step as a
 //! smoke test and writes nothing.
 
+#[path = "lambda/conditions.rs"]
+mod conditions;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -143,6 +145,19 @@ fn main() {
     rt.block_on(run(full));
 }
 
+/// The function binary: this build's, or `KMS_LAMBDA_BENCH_BIN` to compare another build.
+fn function_binary() -> String {
+    std::env::var("KMS_LAMBDA_BENCH_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_kms-lambda").into())
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 async fn run(full: bool) {
     let (reps, warm, rounds, load) = if full {
         (10, 20, 300, 10_000)
@@ -163,18 +178,89 @@ async fn run(full: bool) {
             env.push(("KMS_LAMBDA_BENCH_EAGER_CLIENT", "1".into()));
         }
         Runtime {
-            program: env!("CARGO_BIN_EXE_kms-lambda").into(),
+            program: function_binary(),
             args: vec![],
             env,
         }
     };
+    let node_dir = root.join("bench/node");
+    let node_installed = node_dir.join("node_modules/@aws-sdk/client-kms").exists();
+    if !node_installed {
+        println!("(Node.js peer skipped: run `npm ci --prefix bench/node`, as `make bench` does)");
+    }
+
+    // 0. The first invoke under Lambda's conditions: TLS and CPU shares, beside the Node.js peer.
+    let mut peers = vec![conditions::Peer {
+        name: "Rust",
+        program: function_binary(),
+        args: vec![],
+        env: vec![
+            ("KMS_KEY_ID", key.alias.clone()),
+            ("AWS_LAMBDA_LOG_LEVEL", "WARN".to_string()),
+        ],
+    }];
+    // Other builds of the function, as more columns of the same run, to keep or reject a
+    // candidate change on numbers: KMS_LAMBDA_BENCH_EXTRA="name=/path/to/bootstrap,…".
+    for extra in std::env::var("KMS_LAMBDA_BENCH_EXTRA")
+        .unwrap_or_default()
+        .split(',')
+    {
+        if let Some((name, path)) = extra.split_once('=') {
+            peers.push(conditions::Peer {
+                name: Box::leak(name.to_string().into_boxed_str()),
+                program: path.to_string(),
+                args: vec![],
+                env: peers[0].env.clone(),
+            });
+        }
+    }
+    if node_installed {
+        peers.push(conditions::Peer {
+            name: "Node.js",
+            program: "node".into(),
+            args: vec![node_dir.join("index.mjs").display().to_string()],
+            env: vec![("KMS_KEY_ID", key.alias.clone())],
+        });
+    }
+    let only = std::env::var("KMS_LAMBDA_BENCH_CONDITION").ok();
+    let (like_reps, like_warm, only) = if full {
+        (env_usize("KMS_LAMBDA_BENCH_REPS", 10), 5, only)
+    } else {
+        (
+            1,
+            1,
+            Some(only.unwrap_or_else(|| "TLS, 128 MB (quota after INIT)".into())),
+        )
+    };
+    let (like_md, like_json, skipped) =
+        conditions::run(&peers, &url, like_reps, like_warm, only.as_deref()).await;
+    for s in &skipped {
+        println!("{s}");
+    }
+    if full {
+        println!("\n{like_md}");
+        let dir = root.join("bench/results");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut text = like_md.clone();
+        if !skipped.is_empty() {
+            text.push_str(&format!("\n{}\n", skipped.join("\n")));
+        }
+        std::fs::write(dir.join("lambda-like.md"), text).unwrap();
+        std::fs::write(
+            dir.join("lambda-like.json"),
+            serde_json::to_string_pretty(&like_json).unwrap(),
+        )
+        .unwrap();
+    }
+    if std::env::var("KMS_LAMBDA_BENCH_ONLY").is_ok_and(|v| v == "lambda-like") {
+        return;
+    }
     let mut rows = Vec::new();
 
     // 1-2. Cold start and the lazy-init penalty, lazy and eager, and the Node.js peer.
     let (init, first, penalty) = cold_runs(&rust(false), reps, warm).await;
     let (e_init, e_first, e_penalty) = cold_runs(&rust(true), reps, warm).await;
-    let node_dir = root.join("bench/node");
-    let node = if node_dir.join("node_modules/@aws-sdk/client-kms").exists() {
+    let node = if node_installed {
         let rt = Runtime {
             program: "node".into(),
             args: vec![node_dir.join("index.mjs").display().to_string()],
@@ -182,7 +268,6 @@ async fn run(full: bool) {
         };
         Some(cold_runs(&rt, reps, warm).await)
     } else {
-        println!("(Node.js peer skipped: run `npm ci --prefix bench/node`, as `make bench` does)");
         None
     };
     rows.push(row(

@@ -3,7 +3,8 @@
 #  1. The copy holds no leftover name and builds.
 #  2. The walk-through's code blocks, taken from the copy's README, are applied to the copy
 #     (scripts/walkthrough.py); the copy is formatted and lint-clean and its unit, template,
-#     sample-event and bad-input tests pass with the new operation.
+#     sample-event, bad-input and entropy tests pass with the new operation (the entropy test
+#     shows the copy's build kept .cargo/config.toml's AWS_LC_SYS_NO_JITTER_ENTROPY).
 # Shares this project's target dir so the dependencies are not compiled again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,5 +29,5 @@ cd "$copy"
 cargo fmt --all -- --check
 cargo clippy --quiet --locked --all-targets --features test-hooks -- -D warnings
 MOTO_SERVER="$OLDPWD/.venv/bin/moto_server" cargo test --quiet --locked --features test-hooks \
-  --lib --test template --test events --test bad_input
+  --lib --test template --test events --test bad_input --test entropy
 echo "scaffold: the README's walk-through adds describeKey to a copy, and its tests pass"

@@ -149,34 +149,36 @@ impl<F: std::future::Future> std::future::Future for CatchUnwind<F> {
 }
 
 /// SnapStart: drop the client (its pooled connections and the clock skew it learned) and the
-/// cached data keys before the snapshot and again after restore. With the lazy cell nothing is
-/// built before the snapshot, unless a copy of this template adds priming; then this hook is
-/// what keeps connections and a learned skew from a different host and time out of the
-/// restored sandbox.
+/// cached data keys, and prepare the SDK configuration and HTTPS connector again, before the
+/// snapshot and again after restore. With the lazy cell nothing is built or sent before the
+/// snapshot, unless a copy of this template adds priming; then this hook is what keeps
+/// connections, a learned skew and configuration read on another host at another time out of
+/// the restored sandbox.
 impl<B: BuildClient<Client = aws_sdk_kms::Client>> lambda_runtime::SnapStartResource for App<B> {
     fn before_snapshot(&self) -> lambda_runtime::BoxFuture<'_, Result<(), lambda_runtime::Error>> {
         Box::pin(async move {
-            self.forget("before the snapshot");
+            self.forget("before the snapshot").await;
             Ok(())
         })
     }
 
     fn after_restore(&self) -> lambda_runtime::BoxFuture<'_, Result<(), lambda_runtime::Error>> {
         Box::pin(async move {
-            self.forget("after restore");
+            self.forget("after restore").await;
             Ok(())
         })
     }
 }
 
 impl<B: BuildClient<Client = aws_sdk_kms::Client>> App<B> {
-    fn forget(&self, when: &str) {
+    async fn forget(&self, when: &str) {
         let had_client = self.kms.is_built();
         self.kms.reset();
         self.data_keys.clear();
+        self.kms.builder().refresh().await;
         tracing::info!(
             had_client,
-            "SnapStart: dropped the KMS client and cached data keys {when}"
+            "SnapStart: dropped the KMS client and cached data keys and prepared the SDK configuration again {when}"
         );
     }
 }

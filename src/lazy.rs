@@ -24,6 +24,12 @@ pub trait BuildClient: Send + Sync + 'static {
     type Client: Send + Sync + 'static;
     /// Builds it; may do I/O (loading SDK config), which is why it is async.
     fn build(&self) -> impl Future<Output = Result<Self::Client, Error>> + Send;
+
+    /// Prepares again whatever the builder prepared ahead of the first build (SnapStart: before
+    /// the snapshot and after restore). Nothing by default.
+    fn refresh(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }
 
 /// A client built on first use. See the module documentation.
@@ -67,6 +73,11 @@ impl<B: BuildClient> LazyClient<B> {
             .await?
             .clone();
         Ok(Acquired { client, built_in })
+    }
+
+    /// The builder, for lifecycle hooks (SnapStart) that refresh what it prepared.
+    pub fn builder(&self) -> &B {
+        &self.builder
     }
 
     /// Forgets the client; the next [`get`](Self::get) builds a new one. Calls already holding

@@ -13,7 +13,8 @@
 //!   names them, dispatches events and lists the IAM actions they need.
 //! * [`event`]: what every operation's event shares, and the field helpers operations use.
 //! * [`lazy`]: the single-flight cell that builds the KMS client on the first invocation.
-//! * [`kms`]: one invocation's deadline-bounded, measured handle on KMS, and the client builder.
+//! * [`kms`]: one invocation's deadline-bounded, measured handle on KMS, and the client builder
+//!   (SDK configuration and HTTPS connector prepared in INIT, the client built on first use).
 //! * [`skew`]: the clock-skew-aware retry policy: clock offset, expired-signature retries for
 //!   every operation, deadline-bounded timeouts.
 //! * [`metrics`]: SDK interceptors measuring init-to-send latency and signature age, and the
@@ -24,8 +25,8 @@
 //! * [`error`]: the stable `errorType` taxonomy and the one mapping from SDK errors.
 //! * [`amz_date`]: the SigV4 timestamp format, read back from signed requests.
 //!
-//! `main.rs` wires them together: configuration, logging, the runtime loop. Nothing in INIT
-//! talks to the network. `test_hooks` exists only with the `test-hooks` feature, for this
+//! `main.rs` wires them together: configuration, logging, what INIT prepares, the runtime loop.
+//! Nothing in INIT talks to the network. `test_hooks` exists only with the `test-hooks` feature, for this
 //! project's own tests and benchmarks; `testing` (the in-memory KMS) only in unit tests.
 
 #![warn(missing_docs)]

@@ -1,6 +1,6 @@
-//! The INIT story: read configuration, set up logging, start the runtime loop. Nothing here
-//! touches the network: the KMS client is built by the first invocation (see `lazy`), so
-//! nothing signed can sit in a frozen or snapshotted sandbox.
+//! The INIT story: read configuration, set up logging, prepare what signs nothing, start the
+//! runtime loop. Nothing here touches the network: the KMS client is built by the first
+//! invocation (see `lazy`), so nothing signed can sit in a frozen or snapshotted sandbox.
 
 use kms_lambda::config::Config;
 use kms_lambda::handler::App;
@@ -24,8 +24,15 @@ async fn main() -> ExitCode {
     };
     tracing::debug!(key_id = %config.key_id, max_attempts = config.max_attempts, "configuration loaded");
 
-    // The KMS client is not built here: the first invocation builds it (see `lazy`).
-    let app = App::new(config.clone(), SdkClientBuilder::new(&config));
+    // Prepared now, while INIT has the CPU to spare: the SDK configuration and the HTTPS
+    // connector with its trust roots. Nothing in them signs, sends or expires. The KMS client
+    // itself is built by the first invocation (see `kms::SdkClientBuilder` and `lazy`).
+    let builder = SdkClientBuilder::new(&config);
+    if let Err(err) = builder.prepare().await {
+        eprintln!("kms-lambda: {err}");
+        return ExitCode::FAILURE;
+    }
+    let app = App::new(config, builder);
     let for_handler = app.clone();
     let handler = service_fn(move |event: LambdaEvent<Value>| {
         let app = for_handler.clone();

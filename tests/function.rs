@@ -171,6 +171,11 @@ async fn invalid_configuration_fails_start_up_with_one_line_naming_the_variable(
             ],
             "KMS_CLOCK_OFFSET_SECONDS",
         ),
+        // The Region is read while INIT prepares the SDK configuration, never from the network.
+        (
+            vec![("KMS_KEY_ID", "alias/ok"), ("AWS_REGION", "")],
+            "AWS_REGION",
+        ),
     ] {
         let emulator = support::Emulator::start().await;
         let vars: Vec<(&str, String)> = env.iter().map(|(k, v)| (*k, v.to_string())).collect();
@@ -388,4 +393,45 @@ async fn a_kms_success_without_a_required_field_is_a_typed_error_never_an_empty_
     }
     // Still serving.
     h.emulator.invoke(&direct).await.ok();
+}
+
+#[tokio::test]
+async fn over_https_the_function_trusts_the_system_roots_plus_ssl_cert_file_as_it_trusts_aws() {
+    let ca = support::tls::test_ca();
+    let h = Harness::start_tls(&[], Some(ca.bundle())).await;
+    let enc = h
+        .emulator
+        .invoke(&encrypt(b"over https", json!({"t": "1"})))
+        .await
+        .ok();
+    let dec = h
+        .emulator
+        .invoke(&decrypt(&enc["ciphertext"], json!({"t": "1"})))
+        .await
+        .ok();
+    assert_eq!(dec["plaintext"], b64(b"over https"));
+    let envelope = h
+        .emulator
+        .invoke(&encrypt(&[3u8; 5000], json!({})))
+        .await
+        .ok();
+    assert_eq!(envelope["mode"], "envelope");
+    assert_eq!(h.gate.requests(), 3);
+}
+
+#[tokio::test]
+async fn an_endpoint_whose_certificate_chains_to_no_trusted_root_is_refused_before_anything_is_sent(
+) {
+    // The system roots only: the test root is not among them.
+    let h = Harness::start_tls(&[], None).await;
+    let out = h.emulator.invoke(&encrypt(b"secret", json!({}))).await;
+    let support::Outcome::Err {
+        error_type,
+        message,
+    } = &out
+    else {
+        panic!("an untrusted endpoint was accepted: {out:?}")
+    };
+    assert_eq!(error_type, "KmsUnavailable", "{message}");
+    assert_eq!(h.gate.requests(), 0, "nothing reached KMS");
 }

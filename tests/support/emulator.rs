@@ -263,7 +263,40 @@ impl Function {
         args: &[&str],
         env: &[(&str, String)],
     ) -> Self {
+        Self::spawn_command_in(emulator, program, args, env, None)
+    }
+
+    /// Like [`Function::spawn_command`], the process joining the cgroup whose `cgroup.procs`
+    /// file is `cgroup` between fork and exec, so it runs under that group's CPU quota from its
+    /// first instruction.
+    pub fn spawn_command_in(
+        emulator: &Emulator,
+        program: &str,
+        args: &[&str],
+        env: &[(&str, String)],
+        cgroup: Option<&std::path::Path>,
+    ) -> Self {
         let mut cmd = tokio::process::Command::new(program);
+        if let Some(procs) = cgroup {
+            use std::os::unix::ffi::OsStrExt;
+            let path = std::ffi::CString::new(procs.as_os_str().as_bytes()).unwrap();
+            // Only async-signal-safe calls between fork and exec: open, write, close. Writing
+            // "0" moves the writing process.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let fd = libc::open(path.as_ptr(), libc::O_WRONLY);
+                    if fd < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+                    libc::close(fd);
+                    if written != 1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
         cmd.args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -306,6 +339,19 @@ impl Function {
     /// The process id, for signals.
     pub fn pid(&self) -> u32 {
         self.child.id().expect("running")
+    }
+
+    /// CPU time the process has used so far, all its threads together (from each thread's
+    /// `schedstat`, nanosecond resolution; threads that already exited are not counted).
+    pub fn cpu_time(&self) -> Duration {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid())) else {
+            return Duration::ZERO;
+        };
+        let ns: u64 = tasks
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+            .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+            .sum();
+        Duration::from_nanos(ns)
     }
 
     /// Everything the function printed so far (stdout and stderr, in arrival order per stream).

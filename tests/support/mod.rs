@@ -9,9 +9,11 @@
 
 #![allow(dead_code, unused_imports)]
 
+pub mod cpu;
 pub mod emulator;
 #[path = "../../examples/kms-gate/gate.rs"]
 pub mod gate;
+pub mod tls;
 
 use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use std::sync::OnceLock;
@@ -169,14 +171,31 @@ pub struct Harness {
 impl Harness {
     /// Starts everything; the function uses the key's alias as `KMS_KEY_ID`, plus `env`.
     pub async fn start(env: &[(&str, &str)]) -> Self {
+        Self::start_with(env, None).await
+    }
+
+    /// Like [`Harness::start`], the function reaching the gate over HTTPS through
+    /// [`tls::TlsEndpoint`]; `trust` is its `SSL_CERT_FILE` (`None`: the system roots only).
+    pub async fn start_tls(env: &[(&str, &str)], trust: Option<std::path::PathBuf>) -> Self {
+        Self::start_with(env, Some(trust)).await
+    }
+
+    async fn start_with(env: &[(&str, &str)], tls: Option<Option<std::path::PathBuf>>) -> Self {
         let url = kms_url();
         let key = create_key(&url).await;
         let gate = Gate::start(&url, Some("testing")).await;
         let emulator = Emulator::start().await;
+        let endpoint = match &tls {
+            Some(_) => tls::TlsEndpoint::start(&gate.url()).await.url(),
+            None => gate.url(),
+        };
         let mut vars: Vec<(&str, String)> = vec![
             ("KMS_KEY_ID", key.alias.clone()),
-            ("AWS_ENDPOINT_URL_KMS", gate.url()),
+            ("AWS_ENDPOINT_URL_KMS", endpoint),
         ];
+        if let Some(Some(bundle)) = &tls {
+            vars.push(("SSL_CERT_FILE", bundle.display().to_string()));
+        }
         vars.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
         let function = Function::spawn(&emulator, &vars);
         Harness {

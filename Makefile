@@ -14,7 +14,7 @@ export SAM_CLI_TELEMETRY := 0
 # no deployed build has it.
 FEATURES := --features test-hooks
 
-.PHONY: help venv invoke test lint fuzz-check unit-and-integration scaffold-check build scaffold bench fuzz clean
+.PHONY: help venv invoke test lint fuzz-check unit-and-integration scaffold-check build package deploy deploy-check scaffold bench fuzz clean
 
 help:
 	@echo "make invoke    run the function locally on events/ against a local KMS (no AWS account)"
@@ -22,6 +22,9 @@ help:
 	@echo "make bench     benchmarks (envelope throughput); results in bench/results/"
 	@echo "make fuzz      fuzz event decoding and envelope parsing (FUZZ_SECONDS each, default 600)"
 	@echo "make build     cross-compile for arm64 Lambda (target/lambda/kms-lambda/bootstrap)"
+	@echo "make package   sam build: the deployable artefact in .aws-sam/build"
+	@echo "make deploy    sam build + sam deploy with samconfig.toml (GUIDED=1 asks for every setting)"
+	@echo "make deploy-check  rehearse the deploy offline: local CloudFormation, the deployed role, the arm64 artefact"
 	@echo "make scaffold NAME=my-function DEST=../my-function   copy this template as a new function"
 
 venv: $(VENV)/.installed
@@ -62,9 +65,31 @@ unit-and-integration: venv
 scaffold-check:
 	scripts/test-scaffold.sh
 
+BOOTSTRAP := target/lambda/kms-lambda/bootstrap
+
 build: venv
 	cargo lambda build --release --arm64 --bin kms-lambda
-	@ls -l target/lambda/kms-lambda/bootstrap
+	@ls -l $(BOOTSTRAP)
+
+# SAM runs cargo-lambda in this directory, so .cargo/config.toml applies; both come from .venv.
+package: venv
+	sam build
+
+deploy: package
+	sam deploy $(if $(GUIDED),--guided,)
+
+# The deploy rehearsal (run by .ci/run): `sam build` as `make deploy` runs it, its arm64
+# artefact checked, the stack created in a local CloudFormation (moto, IAM enforced), the
+# artefact run under qemu with the deployed configuration and role. One arm64 build (SAM builds
+# in this directory, in target/, like `make build`) serves all of it.
+DEPLOY_STATE := $(CURDIR)/.local/deploy-check.json
+SAM_BOOTSTRAP := .aws-sam/build/KmsLambdaFunction/bootstrap
+deploy-check: package
+	$(VENV)/bin/python scripts/deploy_check.py artefact $(SAM_BOOTSTRAP)
+	$(VENV)/bin/python scripts/deploy_check.py prepare $(SAM_BOOTSTRAP) $(DEPLOY_STATE)
+	KMS_LAMBDA_DEPLOY_STATE=$(DEPLOY_STATE) KMS_LAMBDA_DEPLOY_BOOTSTRAP=$(CURDIR)/$(SAM_BOOTSTRAP) \
+	  cargo test --locked $(FEATURES) --test deploy -- --ignored --nocapture; \
+	  status=$$?; $(VENV)/bin/python scripts/deploy_check.py stop $(DEPLOY_STATE); exit $$status
 
 # Benchmarks (never part of `make test`): the release binary under the emulator against the
 # local KMS, beside a plain SDK call and the Node.js v3 peer; envelope throughput; arm64 size.
@@ -94,4 +119,4 @@ scaffold:
 	$(PYTHON) scripts/scaffold.py "$(NAME)" "$(DEST)"
 
 clean:
-	rm -rf target .local
+	rm -rf target .local .aws-sam

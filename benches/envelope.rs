@@ -1,5 +1,7 @@
 //! Envelope throughput at 1 MiB, base64 in and out included (what the function does per
-//! event, minus the one KMS call), beside raw AES-256-GCM in place on the same machine.
+//! event, minus the one KMS call), beside raw AES-256-GCM in place on the same machine; and
+//! the frame-length measurement behind `envelope::FRAME_LENGTH`: seal + open of 1 MiB and of the
+//! largest payload at several frame lengths, with the message's size.
 //! Reported as min / median / max over repeated runs, and as a ratio of medians measured in
 //! the same run. Writes bench/results/envelope.{md,json}. Run with `make bench`.
 
@@ -7,6 +9,7 @@ use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use kms_lambda::envelope::{self, DataKey};
+use kms_lambda::ops::encrypt::MAX_ENVELOPE_PLAINTEXT;
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::time::Instant;
@@ -21,14 +24,14 @@ struct Stats {
     max: f64,
 }
 
-/// Throughput in MiB/s of `f` over `runs` runs (after a warm-up).
-fn measure(runs: usize, mut f: impl FnMut()) -> Stats {
+/// Throughput in MiB/s of `f` over `runs` runs (after a warm-up), `mib` MiB per run.
+fn measure_mib(runs: usize, mib: f64, mut f: impl FnMut()) -> Stats {
     f();
     let mut mibs: Vec<f64> = (0..runs)
         .map(|_| {
             let t = Instant::now();
             f();
-            1.0 / t.elapsed().as_secs_f64() // 1 MiB per run
+            mib / t.elapsed().as_secs_f64()
         })
         .collect();
     mibs.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -37,6 +40,10 @@ fn measure(runs: usize, mut f: impl FnMut()) -> Stats {
         median: mibs[runs / 2],
         max: mibs[runs - 1],
     }
+}
+
+fn measure(runs: usize, f: impl FnMut()) -> Stats {
+    measure_mib(runs, 1.0, f)
 }
 
 fn main() {
@@ -59,9 +66,10 @@ fn main() {
         black_box(STANDARD.encode(&sealed));
     });
     let env_decrypt = measure(runs, || {
-        let mut blob = STANDARD.decode(black_box(&envelope_b64)).unwrap();
-        let plaintext = envelope::open(&key, &mut blob, &context).unwrap();
-        black_box(STANDARD.encode(plaintext));
+        let blob = STANDARD.decode(black_box(&envelope_b64)).unwrap();
+        let message = envelope::parse(&blob).unwrap();
+        let plaintext = envelope::open(&message, &key).unwrap();
+        black_box(STANDARD.encode(&*plaintext));
     });
 
     let raw = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key_bytes).unwrap());
@@ -115,6 +123,36 @@ fn main() {
             "name": name, "min_mib_s": s.min, "median_mib_s": s.median, "max_mib_s": s.max,
             "raw_aes_gcm_median_mib_s": raw.median, "ratio": ratio,
         }));
+    }
+    // The frame length: seal + open (no base64) at each length, 1 MiB and the largest payload.
+    md.push_str(
+        "\n| frame length | seal+open 1 MiB, MiB/s (median) | seal+open 4,700,000 B, MiB/s (median) | framing bytes at 4,700,000 B |\n|---|---|---|---|\n",
+    );
+    let largest: Vec<u8> = (0..MAX_ENVELOPE_PLAINTEXT)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    for frame in [4_096u32, 16_384, 65_536, 262_144, 1_048_576] {
+        let round_trip = |data: &[u8]| {
+            let sealed = envelope::seal_framed(&key, ARN, &edk, &context, data, frame).unwrap();
+            let message = envelope::parse(&sealed).unwrap();
+            black_box(envelope::open(&message, &key).unwrap());
+        };
+        let small = measure(runs, || round_trip(&payload));
+        let big = measure_mib(runs.div_ceil(4), largest.len() as f64 / SIZE as f64, || {
+            round_trip(&largest)
+        });
+        let overhead = envelope::seal_framed(&key, ARN, &edk, &context, &largest, frame)
+            .unwrap()
+            .len()
+            - envelope::seal_framed(&key, ARN, &edk, &context, &[], frame)
+                .unwrap()
+                .len()
+            - largest.len();
+        md.push_str(&format!(
+            "| {frame} | {:.0} | {:.0} | {overhead} |\n",
+            small.median, big.median
+        ));
+        json.push(serde_json::json!({"frame_length": frame, "seal_open_1mib_median_mib_s": small.median, "seal_open_largest_median_mib_s": big.median, "framing_bytes_largest": overhead}));
     }
     if !full {
         println!("envelope bench: smoke run only (use `make bench` for numbers)");

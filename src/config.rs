@@ -30,8 +30,22 @@ pub struct Config {
     /// what breaks without it.
     pub retry_expired_signatures: bool,
     /// Data-key caching for envelopes (`DATA_KEY_CACHE_MAX_AGE_SECONDS` and
-    /// `DATA_KEY_CACHE_MAX_MESSAGES`, both required to enable it); `None` when off.
+    /// `DATA_KEY_CACHE_MAX_MESSAGES`, both required to enable it, and optionally
+    /// `DATA_KEY_CACHE_MAX_BYTES`); `None` when off.
     pub data_key_cache: Option<CacheLimits>,
+    /// Whether decrypt opens envelopes whose algorithm suite does not commit to its data key
+    /// (message format 1): `ENVELOPE_COMMITMENT_POLICY`, the ESDK's commitment policies.
+    pub commitment: CommitmentPolicy,
+}
+
+/// Which envelopes decrypt opens, named as the AWS Encryption SDK names its commitment policies.
+/// Encrypt always writes a committing suite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommitmentPolicy {
+    /// `REQUIRE_ENCRYPT_REQUIRE_DECRYPT` (default): only committing suites open.
+    RequireDecrypt,
+    /// `REQUIRE_ENCRYPT_ALLOW_DECRYPT`: older, non-committing (format 1) messages open too.
+    AllowDecrypt,
 }
 
 /// A configuration variable that is missing or unusable.
@@ -99,7 +113,14 @@ impl Config {
             MAX_CLOCK_OFFSET_SECONDS,
         )?;
         let cache_messages = parse_int(&get, "DATA_KEY_CACHE_MAX_MESSAGES", 0, 0, u32::MAX as i64)?;
+        let cache_bytes = parse_int(&get, "DATA_KEY_CACHE_MAX_BYTES", 0, 0, i64::MAX)?;
         let data_key_cache = match (cache_age, cache_messages) {
+            (0, 0) if cache_bytes != 0 => {
+                return Err(ConfigError {
+                    variable: "DATA_KEY_CACHE_MAX_BYTES",
+                    reason: "limits the data-key cache, which needs DATA_KEY_CACHE_MAX_AGE_SECONDS and DATA_KEY_CACHE_MAX_MESSAGES to be on".into(),
+                })
+            }
             (0, 0) => None,
             (0, _) => {
                 return Err(ConfigError {
@@ -116,6 +137,11 @@ impl Config {
             (age, messages) => Some(CacheLimits {
                 max_age: Duration::from_secs(age as u64),
                 max_messages: messages as u64,
+                max_bytes: if cache_bytes == 0 {
+                    u64::MAX
+                } else {
+                    cache_bytes as u64
+                },
             }),
         };
 
@@ -129,6 +155,19 @@ impl Config {
                 return Err(ConfigError {
                     variable: "KMS_RETRY_EXPIRED_SIGNATURES",
                     reason: format!("expected true or false, got {other:?}"),
+                })
+            }
+        };
+
+        let commitment = match get("ENVELOPE_COMMITMENT_POLICY").as_deref().map(str::trim) {
+            None | Some("REQUIRE_ENCRYPT_REQUIRE_DECRYPT") => CommitmentPolicy::RequireDecrypt,
+            Some("REQUIRE_ENCRYPT_ALLOW_DECRYPT") => CommitmentPolicy::AllowDecrypt,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: "ENVELOPE_COMMITMENT_POLICY",
+                    reason: format!(
+                        "expected REQUIRE_ENCRYPT_REQUIRE_DECRYPT or REQUIRE_ENCRYPT_ALLOW_DECRYPT, got {other:?}"
+                    ),
                 })
             }
         };
@@ -147,6 +186,7 @@ impl Config {
             deadline_margin: Duration::from_millis(margin_ms as u64),
             retry_expired_signatures,
             data_key_cache,
+            commitment,
         })
     }
 }
@@ -286,6 +326,7 @@ mod tests {
         assert_eq!(c.deadline_margin, Duration::from_millis(500));
         assert_eq!(c.data_key_cache, None);
         assert!(c.retry_expired_signatures);
+        assert_eq!(c.commitment, CommitmentPolicy::RequireDecrypt);
     }
 
     #[test]
@@ -300,9 +341,20 @@ mod tests {
             c.data_key_cache,
             Some(CacheLimits {
                 max_age: Duration::from_secs(300),
-                max_messages: 100
+                max_messages: 100,
+                max_bytes: u64::MAX,
             })
         );
+        let c = config(&[
+            ("KMS_KEY_ID", KEY),
+            ("DATA_KEY_CACHE_MAX_AGE_SECONDS", "300"),
+            ("DATA_KEY_CACHE_MAX_MESSAGES", "100"),
+            ("DATA_KEY_CACHE_MAX_BYTES", "1048576"),
+        ])
+        .unwrap();
+        assert_eq!(c.data_key_cache.unwrap().max_bytes, 1_048_576);
+        let e = config(&[("KMS_KEY_ID", KEY), ("DATA_KEY_CACHE_MAX_BYTES", "10")]).unwrap_err();
+        assert_eq!(e.variable, "DATA_KEY_CACHE_MAX_BYTES");
         let e = config(&[
             ("KMS_KEY_ID", KEY),
             ("DATA_KEY_CACHE_MAX_AGE_SECONDS", "300"),
@@ -383,6 +435,7 @@ mod tests {
             ("METRICS_NAMESPACE", "AWS/Lambda"),
             ("METRICS_NAMESPACE", "bad{ns}"),
             ("KMS_RETRY_EXPIRED_SIGNATURES", "maybe"),
+            ("ENVELOPE_COMMITMENT_POLICY", "FORBID_ENCRYPT_ALLOW_DECRYPT"),
         ] {
             let err = config(&[("KMS_KEY_ID", KEY), (var, value)]).unwrap_err();
             assert_eq!(err.variable, var, "{var}={value}");

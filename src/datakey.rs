@@ -1,19 +1,22 @@
 //! Where an envelope's data key comes from: KMS (`GenerateDataKey` to encrypt, `Decrypt` to
-//! open), or the optional data-key cache, like the AWS Encryption SDK's caching CMM (which its
-//! Rust version lacks).
+//! open, as the AWS Encryption SDK's KMS keyring does), or the optional data-key cache, like the
+//! ESDK's caching materials manager (which its Rust version lacks).
 //!
-//! The cache is off by default. When `DATA_KEY_CACHE_MAX_AGE_SECONDS` and `DATA_KEY_CACHE_MAX_MESSAGES` are
-//! both set, a data key from `GenerateDataKey` is reused for further envelopes under the *same*
-//! requested key and the *same* encryption context, until it is older than the age limit or has
-//! sealed the message limit; a data key decrypted by KMS is reused for envelopes carrying the
-//! same encrypted data key, under the same key and context, within the same limits. Fewer KMS
-//! calls, at the cost of a data key living longer in memory (it is wiped when evicted).
+//! The cache is off by default. When `DATA_KEY_CACHE_MAX_AGE_SECONDS` and
+//! `DATA_KEY_CACHE_MAX_MESSAGES` are both set (and optionally `DATA_KEY_CACHE_MAX_BYTES`), a
+//! data key from `GenerateDataKey` seals further envelopes under the *same* requested key and
+//! the *same* encryption context until it is older than the age limit, has sealed the message
+//! limit, or would exceed the byte limit — the ESDK's three limits; each envelope still gets
+//! its own message id, and so its own derived key. A data key decrypted by KMS is reused for
+//! envelopes carrying the same encrypted data key, under the same key and context, within the
+//! age and message limits. Fewer KMS calls, at the cost of a data key living longer in memory
+//! (it is wiped when evicted).
 //!
 //! Entries are keyed by the key id *as requested* (so a pinned decrypt is never served a data
 //! key KMS released for another pin) and by the canonical encryption context.
 
-use crate::envelope::{canonical_context, DataKey};
-use crate::error::Error;
+use crate::envelope::{canonical_context, DataKey, Message, KMS_PROVIDER_ID};
+use crate::error::{Error, ErrorType};
 use crate::kms::{non_empty, Kms};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
@@ -24,19 +27,25 @@ use std::time::{Duration, Instant};
 /// Most entries kept per direction; beyond it, expired entries go first, then the oldest.
 const MAX_ENTRIES: usize = 256;
 
-/// The two limits; a cache exists only when both are set.
+/// Most KMS-encrypted data keys of one message tried on decrypt: each try is a KMS call.
+pub const MAX_DATA_KEY_ATTEMPTS: usize = 10;
+
+/// The cache's limits; a cache exists only when the age and message limits are both set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheLimits {
     /// A cached data key is not used once this old.
     pub max_age: Duration,
     /// A cached data key is used for at most this many messages (first use included).
     pub max_messages: u64,
+    /// A cached data key seals at most this many plaintext bytes in all (`u64::MAX`: no limit).
+    pub max_bytes: u64,
 }
 
 struct Entry<T> {
     value: T,
     created: Instant,
     uses: u64,
+    bytes: u64,
 }
 
 type EncryptKey = (String, Vec<u8>); // (requested key id, canonical context)
@@ -86,9 +95,11 @@ impl DataKeyCache {
         kms: &Kms,
         key_id: &str,
         context: &HashMap<String, String>,
+        plaintext_len: usize,
     ) -> Result<Generated, Error> {
         let canonical = canonical_context(context);
-        if let Some(cached) = self.take_for_encrypt(key_id, &canonical, Instant::now()) {
+        let len = plaintext_len as u64;
+        if let Some(cached) = self.take_for_encrypt(key_id, &canonical, len, Instant::now()) {
             return Ok(cached);
         }
         const OP: &str = "GenerateDataKey";
@@ -114,22 +125,74 @@ impl DataKeyCache {
             )?,
             key_id: non_empty(out.key_id, OP, "KeyId")?,
         };
-        self.put_for_encrypt(key_id, &canonical, &fresh, Instant::now());
+        self.put_for_encrypt(key_id, &canonical, &fresh, len, Instant::now());
         Ok(fresh)
     }
 
-    /// The data key of an envelope: cached within the limits, or decrypted by KMS `Decrypt`,
-    /// pinned to `key_id` and bound to `context` (then cached, if caching is on).
-    pub async fn for_decrypt(
+    /// The data key of an envelope, as the ESDK's KMS keyring finds it: each data key the
+    /// message carries for `aws-kms` is tried in order — only the one made by `pinned` when
+    /// `pinned` is a key ARN; any otherwise, KMS refusing those of other keys — with KMS
+    /// `Decrypt` pinned to `pinned` and bound to the message's stored encryption context (or
+    /// from the cache). KMS's answer must name the key the message says made it. At most
+    /// [`MAX_DATA_KEY_ATTEMPTS`] are tried; the last failure is the answer if none opens.
+    pub async fn for_message(
         &self,
         kms: &Kms,
-        key_id: &str,
+        pinned: &str,
+        message: &Message<'_>,
+    ) -> Result<Decrypted, Error> {
+        let pinned_arn = pinned.contains(":key/").then_some(pinned);
+        let candidates: Vec<(&[u8], &str)> = message
+            .data_keys
+            .iter()
+            .filter(|k| k.provider_id == KMS_PROVIDER_ID)
+            .filter_map(|k| Some((k.ciphertext, std::str::from_utf8(k.provider_info).ok()?)))
+            .filter(|(_, arn)| arn.starts_with("arn:") && arn.contains(":kms:"))
+            .filter(|(_, arn)| pinned_arn.is_none_or(|p| p == *arn))
+            .take(MAX_DATA_KEY_ATTEMPTS)
+            .collect();
+        if candidates.is_empty() {
+            return Err(Error::new(
+                ErrorType::InvalidCiphertext,
+                format!(
+                    "the envelope carries no data key encrypted by KMS key {pinned} (of its {} \
+                     data keys, none is an aws-kms key for it)",
+                    message.data_keys.len()
+                ),
+            ));
+        }
+        let context: HashMap<String, String> = message.context.clone().into_iter().collect();
+        let canonical = canonical_context(&context);
+        let mut last = None;
+        for (encrypted, arn) in candidates {
+            match self.one(kms, pinned, encrypted, &context, &canonical).await {
+                Ok(d) if d.key_id == arn => return Ok(d),
+                Ok(d) => {
+                    last = Some(Error::new(
+                        ErrorType::InvalidCiphertext,
+                        format!(
+                            "the envelope says its data key was encrypted by {arn}, but KMS \
+                             decrypted it with {}",
+                            d.key_id
+                        ),
+                    ))
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("at least one candidate was tried"))
+    }
+
+    async fn one(
+        &self,
+        kms: &Kms,
+        pinned: &str,
         encrypted_key: &[u8],
         context: &HashMap<String, String>,
+        canonical: &[u8],
     ) -> Result<Decrypted, Error> {
-        let canonical = canonical_context(context);
         if let Some(cached) =
-            self.take_for_decrypt(key_id, encrypted_key, &canonical, Instant::now())
+            self.take_for_decrypt(pinned, encrypted_key, canonical, Instant::now())
         {
             return Ok(cached);
         }
@@ -137,11 +200,11 @@ impl DataKeyCache {
         let request = kms
             .client()
             .decrypt()
-            .key_id(key_id)
+            .key_id(pinned)
             .ciphertext_blob(Blob::new(encrypted_key))
             .set_encryption_context((!context.is_empty()).then(|| context.clone()))
             .send();
-        let out = kms.call(OP, key_id, request).await?;
+        let out = kms.call(OP, pinned, request).await?;
         let fresh = Decrypted {
             key: DataKey::new(non_empty(
                 out.plaintext.map(Blob::into_inner),
@@ -150,29 +213,44 @@ impl DataKeyCache {
             )?),
             key_id: non_empty(out.key_id, OP, "KeyId")?,
         };
-        self.put_for_decrypt(key_id, encrypted_key, &canonical, &fresh, Instant::now());
+        self.put_for_decrypt(pinned, encrypted_key, canonical, &fresh, Instant::now());
         Ok(fresh)
     }
 
-    /// A data key for one more envelope under `key_id` and `context`, if a usable one is cached.
-    fn take_for_encrypt(&self, key_id: &str, context: &[u8], now: Instant) -> Option<Generated> {
+    /// A cached data key for one more message of `bytes` bytes under `key_id` and `context`.
+    fn take_for_encrypt(
+        &self,
+        key_id: &str,
+        context: &[u8],
+        bytes: u64,
+        now: Instant,
+    ) -> Option<Generated> {
         let limits = self.limits?;
         take(
             &self.encrypt,
             &(key_id.to_string(), context.to_vec()),
             limits,
+            bytes,
             now,
         )
     }
 
     /// Remembers a freshly generated data key, counted as used once.
-    fn put_for_encrypt(&self, key_id: &str, context: &[u8], value: &Generated, now: Instant) {
+    fn put_for_encrypt(
+        &self,
+        key_id: &str,
+        context: &[u8],
+        value: &Generated,
+        bytes: u64,
+        now: Instant,
+    ) {
         if let Some(limits) = self.limits {
             put(
                 &self.encrypt,
                 (key_id.to_string(), context.to_vec()),
                 value.clone(),
                 limits,
+                bytes,
                 now,
             );
         }
@@ -191,6 +269,7 @@ impl DataKeyCache {
             &self.decrypt,
             &(key_id.to_string(), encrypted_key.to_vec(), context.to_vec()),
             limits,
+            0,
             now,
         )
     }
@@ -206,7 +285,7 @@ impl DataKeyCache {
     ) {
         if let Some(limits) = self.limits {
             let key = (key_id.to_string(), encrypted_key.to_vec(), context.to_vec());
-            put(&self.decrypt, key, value.clone(), limits, now);
+            put(&self.decrypt, key, value.clone(), limits, 0, now);
         }
     }
 
@@ -221,14 +300,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn usable<T>(e: &Entry<T>, limits: CacheLimits, now: Instant) -> bool {
-    now.saturating_duration_since(e.created) < limits.max_age && e.uses < limits.max_messages
+/// Whether the entry may serve one more message of `bytes` plaintext bytes.
+fn usable<T>(e: &Entry<T>, limits: CacheLimits, bytes: u64, now: Instant) -> bool {
+    now.saturating_duration_since(e.created) < limits.max_age
+        && e.uses < limits.max_messages
+        && e.bytes.saturating_add(bytes) <= limits.max_bytes
 }
 
 fn take<K, T>(
     map: &Mutex<HashMap<K, Entry<T>>>,
     key: &K,
     limits: CacheLimits,
+    bytes: u64,
     now: Instant,
 ) -> Option<T>
 where
@@ -237,8 +320,9 @@ where
 {
     let mut map = lock(map);
     match map.get_mut(key) {
-        Some(e) if usable(e, limits, now) => {
+        Some(e) if usable(e, limits, bytes, now) => {
             e.uses += 1;
+            e.bytes += bytes;
             Some(e.value.clone())
         }
         Some(_) => {
@@ -249,16 +333,22 @@ where
     }
 }
 
-fn put<K, T>(map: &Mutex<HashMap<K, Entry<T>>>, key: K, value: T, limits: CacheLimits, now: Instant)
-where
+fn put<K, T>(
+    map: &Mutex<HashMap<K, Entry<T>>>,
+    key: K,
+    value: T,
+    limits: CacheLimits,
+    bytes: u64,
+    now: Instant,
+) where
     K: std::hash::Hash + Eq + Clone,
 {
-    if limits.max_messages <= 1 {
-        return; // a key usable once is never reused
+    if limits.max_messages <= 1 || bytes > limits.max_bytes {
+        return; // never reused: usable once, or this message alone exceeds the byte limit
     }
     let mut map = lock(map);
     if map.len() >= MAX_ENTRIES {
-        map.retain(|_, e| usable(e, limits, now));
+        map.retain(|_, e| usable(e, limits, 0, now));
     }
     if map.len() >= MAX_ENTRIES {
         if let Some(oldest) = map
@@ -275,6 +365,7 @@ where
             value,
             created: now,
             uses: 1,
+            bytes,
         },
     );
 }
@@ -295,6 +386,7 @@ mod tests {
         DataKeyCache::new(Some(CacheLimits {
             max_age: Duration::from_secs(age_s),
             max_messages: messages,
+            max_bytes: u64::MAX,
         }))
     }
 
@@ -302,22 +394,22 @@ mod tests {
     fn a_disabled_cache_always_misses() {
         let c = DataKeyCache::new(None);
         let now = Instant::now();
-        c.put_for_encrypt("k", b"ctx", &generated(1), now);
-        assert!(c.take_for_encrypt("k", b"ctx", now).is_none());
+        c.put_for_encrypt("k", b"ctx", &generated(1), 10, now);
+        assert!(c.take_for_encrypt("k", b"ctx", 10, now).is_none());
     }
 
     #[test]
     fn a_key_is_reused_up_to_the_message_limit_then_dropped() {
         let c = cache(60, 3);
         let now = Instant::now();
-        c.put_for_encrypt("k", b"ctx", &generated(1), now); // use 1
+        c.put_for_encrypt("k", b"ctx", &generated(1), 10, now); // use 1
         assert_eq!(
-            c.take_for_encrypt("k", b"ctx", now).unwrap().encrypted,
+            c.take_for_encrypt("k", b"ctx", 10, now).unwrap().encrypted,
             vec![1]
         ); // use 2
-        assert!(c.take_for_encrypt("k", b"ctx", now).is_some()); // use 3
+        assert!(c.take_for_encrypt("k", b"ctx", 10, now).is_some()); // use 3
         assert!(
-            c.take_for_encrypt("k", b"ctx", now).is_none(),
+            c.take_for_encrypt("k", b"ctx", 10, now).is_none(),
             "a fourth message needs a new key"
         );
     }
@@ -326,12 +418,12 @@ mod tests {
     fn a_key_is_not_used_once_older_than_the_age_limit() {
         let c = cache(10, 100);
         let t0 = Instant::now();
-        c.put_for_encrypt("k", b"ctx", &generated(1), t0);
+        c.put_for_encrypt("k", b"ctx", &generated(1), 10, t0);
         assert!(c
-            .take_for_encrypt("k", b"ctx", t0 + Duration::from_secs(9))
+            .take_for_encrypt("k", b"ctx", 10, t0 + Duration::from_secs(9))
             .is_some());
         assert!(c
-            .take_for_encrypt("k", b"ctx", t0 + Duration::from_secs(10))
+            .take_for_encrypt("k", b"ctx", 10, t0 + Duration::from_secs(10))
             .is_none());
     }
 
@@ -339,9 +431,9 @@ mod tests {
     fn a_key_is_only_reused_for_the_same_key_id_and_context() {
         let c = cache(60, 100);
         let now = Instant::now();
-        c.put_for_encrypt("k", b"ctx-a", &generated(1), now);
-        assert!(c.take_for_encrypt("k", b"ctx-b", now).is_none());
-        assert!(c.take_for_encrypt("other", b"ctx-a", now).is_none());
+        c.put_for_encrypt("k", b"ctx-a", &generated(1), 10, now);
+        assert!(c.take_for_encrypt("k", b"ctx-b", 10, now).is_none());
+        assert!(c.take_for_encrypt("other", b"ctx-a", 10, now).is_none());
         c.put_for_decrypt(
             "k",
             b"edk",
@@ -360,6 +452,27 @@ mod tests {
     }
 
     #[test]
+    fn a_key_seals_at_most_the_byte_limit_in_all() {
+        let c = DataKeyCache::new(Some(CacheLimits {
+            max_age: Duration::from_secs(60),
+            max_messages: 100,
+            max_bytes: 25,
+        }));
+        let now = Instant::now();
+        c.put_for_encrypt("k", b"ctx", &generated(1), 10, now); // 10 bytes
+        assert!(c.take_for_encrypt("k", b"ctx", 10, now).is_some()); // 20
+        assert!(
+            c.take_for_encrypt("k", b"ctx", 10, now).is_none(),
+            "30 bytes would pass the limit"
+        );
+        c.put_for_encrypt("k", b"big", &generated(2), 26, now);
+        assert!(
+            c.take_for_encrypt("k", b"big", 0, now).is_none(),
+            "a message over the limit on its own is never cached"
+        );
+    }
+
+    #[test]
     fn the_cache_stays_bounded() {
         let c = cache(60, 100);
         let now = Instant::now();
@@ -368,12 +481,13 @@ mod tests {
                 "k",
                 i.to_string().as_bytes(),
                 &generated(1),
+                10,
                 now + Duration::from_millis(i as u64),
             );
         }
         assert_eq!(lock(&c.encrypt).len(), MAX_ENTRIES);
         assert!(
-            c.take_for_encrypt("k", b"0", now).is_none(),
+            c.take_for_encrypt("k", b"0", 10, now).is_none(),
             "the oldest went first"
         );
         c.clear();

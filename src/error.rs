@@ -6,6 +6,7 @@
 //! from the event.
 
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use lambda_runtime::Diagnostic;
 use std::fmt;
 
@@ -136,10 +137,9 @@ pub struct KmsCall<'a> {
 }
 
 /// Maps any KMS SDK error to the taxonomy. This is the only place that looks at SDK errors.
-pub fn from_sdk<E, R>(err: SdkError<E, R>, call: KmsCall<'_>) -> Error
+pub fn from_sdk<E>(err: SdkError<E, HttpResponse>, call: KmsCall<'_>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: fmt::Debug,
 {
     let KmsCall {
         operation, key_id, ..
@@ -147,7 +147,9 @@ where
     match &err {
         SdkError::ServiceError(service) => {
             let e = service.err();
-            let code = e.code().unwrap_or("Unknown");
+            let code = e
+                .code()
+                .unwrap_or(unreadable_code(service.raw().status().as_u16() == 403));
             let detail = e.message().map(one_line).unwrap_or_default();
             from_service_code(code, &detail, operation, key_id)
         }
@@ -199,6 +201,17 @@ where
     }
 }
 
+/// The code of an error whose body is not KMS's JSON (so the SDK read no code): an HTTP 403 is
+/// an access denial whatever its body — an IAM policy evaluated in front of KMS (a proxy, a
+/// local stand-in) answers so — and anything else is unknown.
+fn unreadable_code(is_403: bool) -> &'static str {
+    if is_403 {
+        "AccessDenied"
+    } else {
+        "Unknown"
+    }
+}
+
 /// The call did not finish within the time left in the invocation.
 pub fn deadline_exceeded(call: KmsCall<'_>) -> Error {
     Error::new(
@@ -215,7 +228,7 @@ pub fn deadline_exceeded(call: KmsCall<'_>) -> Error {
 pub fn from_service_code(code: &str, detail: &str, operation: &str, key_id: &str) -> Error {
     use ErrorType::*;
     let (kind, advice) = match code {
-        "AccessDeniedException" => (
+        "AccessDeniedException" | "AccessDenied" => (
             KmsAccessDenied,
             format!("allow kms:{operation} on key {key_id} in the function role's policy and in the key policy"),
         ),
@@ -300,6 +313,7 @@ mod tests {
     fn each_kms_code_lands_on_a_stable_type_and_names_the_key() {
         let table = [
             ("AccessDeniedException", ErrorType::KmsAccessDenied),
+            ("AccessDenied", ErrorType::KmsAccessDenied),
             ("NotFoundException", ErrorType::KmsKeyNotFound),
             ("DisabledException", ErrorType::KmsKeyUnavailable),
             ("KMSInvalidStateException", ErrorType::KmsKeyUnavailable),

@@ -346,6 +346,32 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn an_http_403_is_an_access_denial_even_when_its_body_is_not_kms_json() {
+        let (app, kms) = app();
+        // What an IAM policy evaluated in front of KMS answers (moto's enforcement does).
+        kms.answer_next(
+            "Encrypt",
+            403,
+            "<ErrorResponse><Error><Code>AccessDenied</Code></Error></ErrorResponse>",
+        );
+        let e = call(
+            &app,
+            serde_json::json!({"operation":"encrypt","plaintext":"aGk="}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorType::KmsAccessDenied, "{e}");
+        kms.answer_next("Encrypt", 418, "<teapot/>");
+        let e = call(
+            &app,
+            serde_json::json!({"operation":"encrypt","plaintext":"aGk="}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorType::KmsError, "{e}");
+    }
+
     async fn roundtrip(app: &App<MemoryBuilder>, payload: &[u8]) -> Value {
         let enc = call(app, serde_json::json!({"operation":"encrypt","plaintext":STANDARD.encode(payload),"encryptionContext":{"t":"1"}}))
             .await

@@ -69,15 +69,22 @@ impl Kms {
     /// and the answer is `DeadlineExceeded`. The client-level interceptor finds this
     /// invocation's recorder in a task-local set here, so concurrent invocations never mix
     /// their measurements.
-    pub async fn call<T, E, R>(
+    pub async fn call<T, E>(
         &self,
         operation: &'static str,
         key_id: &str,
-        request: impl Future<Output = Result<T, aws_sdk_kms::error::SdkError<E, R>>>,
+        request: impl Future<
+            Output = Result<
+                T,
+                aws_sdk_kms::error::SdkError<
+                    E,
+                    aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+                >,
+            >,
+        >,
     ) -> Result<T, Error>
     where
         E: aws_sdk_kms::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug,
     {
         let call = KmsCall {
             operation,

@@ -20,7 +20,7 @@
 //! * [`metrics`]: SDK interceptors measuring init-to-send latency and signature age, and the
 //!   CloudWatch EMF line they feed.
 //! * [`envelope`]: envelope encryption for large payloads: AES-256-GCM under a KMS data key,
-//!   and the versioned binary format.
+//!   in the AWS Encryption SDK message format (any ESDK opens it; it opens theirs).
 //! * [`datakey`]: where an envelope's data key comes from: KMS, or the optional cache.
 //! * [`error`]: the stable `errorType` taxonomy and the one mapping from SDK errors.
 //! * [`amz_date`]: the SigV4 timestamp format, read back from signed requests.

@@ -33,9 +33,12 @@ struct State {
     data_keys: u8,
 }
 
-/// The key ARN the in-memory KMS reports for `key`.
+/// The key ARN the in-memory KMS reports for `key` (an alias names a key of the same name).
 pub fn arn(key: &str) -> String {
-    format!("arn:memory:{key}")
+    format!(
+        "arn:aws:kms:us-east-1:111122223333:key/{}",
+        key.trim_start_matches("alias/")
+    )
 }
 
 /// An SDK client, configured as the function configures it, talking to `kms`.
@@ -63,7 +66,7 @@ impl MemoryKms {
         self.lock().calls.clone()
     }
 
-    /// The next `operation` request gets this status and body instead of a real answer.
+    /// The next `operation` request gets this status and body (verbatim) instead of a real answer.
     pub fn answer_next(&self, operation: &str, status: u16, body: &str) {
         self.lock()
             .canned
@@ -74,14 +77,22 @@ impl MemoryKms {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn answer(&self, operation: &str, input: &Value) -> (u16, Value) {
+    fn answer(&self, operation: &str, input: &Value) -> (u16, String) {
         let mut state = self.lock();
         let key = input["KeyId"].as_str().unwrap_or_default().to_string();
         state.calls.push(format!("{operation} {key}"));
         if let Some(i) = state.canned.iter().position(|(op, ..)| op == operation) {
             let (_, status, body) = state.canned.remove(i).expect("found");
-            return (status, serde_json::from_str(&body).unwrap_or(Value::Null));
+            return (status, body);
         }
+        drop(state);
+        let (status, body) = self.kms(operation, &key, input);
+        (status, body.to_string())
+    }
+
+    fn kms(&self, operation: &str, key: &str, input: &Value) -> (u16, Value) {
+        let mut state = self.lock();
+        let key = key.to_string();
         let context = input.get("EncryptionContext").cloned().unwrap_or(json!({}));
         match operation {
             "Encrypt" => (
@@ -147,7 +158,7 @@ impl HttpConnector for MemoryKms {
         let (status, body) = self.answer(&operation, &input);
         let mut response = HttpResponse::new(
             status.try_into().expect("a valid status"),
-            SdkBody::from(body.to_string()),
+            SdkBody::from(body),
         );
         response
             .headers_mut()

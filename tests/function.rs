@@ -359,7 +359,7 @@ async fn a_kms_success_without_a_required_field_is_a_typed_error_never_an_empty_
             &envelope,
             json!({"Plaintext": b64(&[1u8; 16]), "CiphertextBlob": "AQID", "KeyId": arn}),
             "GenerateDataKey",
-            "a data key that is not 32 bytes",
+            "16-byte data key",
         ),
     ];
     for (event, answer, operation, field) in cases {

@@ -4,16 +4,23 @@
 //! {"operation": "decrypt", "ciphertext": "<base64>", "encryptionContext": {"tenant": "acme"},
 //!  "keyId": "optional"}
 //! ```
-//! → `{"plaintext": "<base64>", "keyId": "<key ARN>", "mode": "envelope"}`
+//! → `{"plaintext": "<base64>", "keyId": "<key ARN>", "mode": "envelope", "encryptionContext": {…}}`
 //!
-//! It needs no hint to tell a KMS ciphertext from an envelope, and it pins every KMS call to
-//! the expected key, so a ciphertext from another key is refused.
+//! It needs no hint to tell a KMS ciphertext from an envelope (an AWS Encryption SDK message,
+//! from this function or any ESDK), and it pins every KMS call to the expected key, so a
+//! ciphertext from another key is refused.
+//!
+//! The encryption context: a KMS ciphertext opens only with exactly the context it was made
+//! with (KMS checks it). An envelope stores its context in its header; as the ESDK checks a
+//! reproduced encryption context, every pair the event states must be stored with the same
+//! value, and the response returns the whole stored context.
 
-use super::encrypt::{Mode, MAX_ENVELOPE_PLAINTEXT};
+use super::encrypt::Mode;
 use super::{respond, Ctx, Operation};
+use crate::config::CommitmentPolicy;
 use crate::envelope;
 use crate::error::{Error, ErrorType};
-use crate::event::{Fields, Limit};
+use crate::event::{Fields, Limit, LAMBDA_PAYLOAD_LIMIT};
 use crate::kms::non_empty;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::EncryptionAlgorithmSpec;
@@ -21,19 +28,18 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Largest ciphertext blob KMS `Decrypt` takes.
 pub const MAX_CIPHERTEXT: usize = 6144;
 
-/// Largest ciphertext decrypt accepts: an envelope of the largest plaintext.
-pub const MAX_ENVELOPE_CIPHERTEXT: usize =
-    MAX_ENVELOPE_PLAINTEXT + envelope::MAX_HEADER + envelope::TAG_LEN;
+/// Largest ciphertext decrypt accepts: the most a 6 MB request can carry as base64.
+pub const MAX_ENVELOPE_CIPHERTEXT: usize = LAMBDA_PAYLOAD_LIMIT / 4 * 3;
 
 const CIPHERTEXT: Limit = Limit {
     max: MAX_ENVELOPE_CIPHERTEXT,
     kind: ErrorType::InvalidCiphertext,
-    why: "the envelope of the largest payload encrypt accepts",
+    why: "the most Lambda's 6 MB request can carry as base64",
 };
 
 /// A validated `decrypt` event.
@@ -57,6 +63,9 @@ pub struct DecryptResponse {
     pub key_id: String,
     /// `direct` or `envelope`, as recognised from the ciphertext.
     pub mode: &'static str,
+    /// The encryption context the ciphertext was made with: the envelope's stored one, or (a
+    /// KMS ciphertext) the one KMS checked.
+    pub encryption_context: BTreeMap<String, String>,
 }
 
 impl Operation for Decrypt {
@@ -84,23 +93,35 @@ impl Operation for Decrypt {
         })
     }
 
-    async fn run(mut self, cx: &Ctx<'_>) -> Result<Value, Error> {
+    async fn run(self, cx: &Ctx<'_>) -> Result<Value, Error> {
         let key = cx.key_id(self.key_id.as_deref());
         if envelope::is_envelope(&self.ciphertext) {
-            let encrypted_key = envelope::parse(&self.ciphertext)?.encrypted_key.to_vec();
-            let data_key = cx
-                .data_keys
-                .for_decrypt(cx.kms, key, &encrypted_key, &self.context)
-                .await?;
-            // Opened in place: a 4.7 MB envelope is not copied.
-            let plaintext = envelope::open(&data_key.key, &mut self.ciphertext, &self.context)?;
-            return respond(DecryptResponse {
-                plaintext: STANDARD.encode(plaintext),
+            let message = envelope::parse(&self.ciphertext)?;
+            let suite = message.suite;
+            if !suite.commits() && cx.config.commitment == CommitmentPolicy::RequireDecrypt {
+                return Err(Error::new(
+                    ErrorType::InvalidCiphertext,
+                    format!(
+                        "the envelope uses {} (0x{:04x}), which does not commit to its data key; \
+                         set ENVELOPE_COMMITMENT_POLICY=REQUIRE_ENCRYPT_ALLOW_DECRYPT to open such \
+                         messages, as the ESDK's policy of that name does",
+                        suite.name, suite.id
+                    ),
+                ));
+            }
+            check_stated_context(&self.context, &message.context)?;
+            let data_key = cx.data_keys.for_message(cx.kms, key, &message).await?;
+            let plaintext = envelope::open(&message, &data_key.key)?;
+            let body = DecryptResponse {
+                plaintext: STANDARD.encode(&*plaintext),
                 key_id: data_key.key_id,
                 mode: Mode::Envelope.as_str(),
-            });
+                encryption_context: message.context,
+            };
+            return respond_within_limit(body);
         }
         const OP: &str = "Decrypt";
+        let context: BTreeMap<String, String> = self.context.clone().into_iter().collect();
         let request = cx
             .kms
             .client()
@@ -119,8 +140,51 @@ impl Operation for Decrypt {
             )?),
             key_id: non_empty(out.key_id, OP, "KeyId")?,
             mode: Mode::Direct.as_str(),
+            encryption_context: context,
         })
     }
+}
+
+/// The ESDK's check of a reproduced encryption context: every pair the event states is stored
+/// with the same value. (Values are never echoed: the message names keys only.)
+fn check_stated_context(
+    stated: &HashMap<String, String>,
+    stored: &BTreeMap<String, String>,
+) -> Result<(), Error> {
+    let mut keys: Vec<&String> = stated
+        .iter()
+        .filter(|(k, v)| stored.get(*k) != Some(*v))
+        .map(|(k, _)| k)
+        .collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    keys.sort();
+    let shown: Vec<String> = keys.iter().take(5).map(|k| format!("\"{}\"", k.escape_debug())).collect();
+    Err(Error::new(
+        ErrorType::InvalidCiphertext,
+        format!(
+            "the encryptionContext differs from the one stored in the envelope (key {}): every \
+             pair the event gives must be stored with the same value",
+            shown.join(", ")
+        ),
+    ))
+}
+
+/// The response, unless it would not fit Lambda's 6 MB (a large payload with a large context).
+fn respond_within_limit(body: DecryptResponse) -> Result<Value, Error> {
+    let context_len = serde_json::to_string(&body.encryption_context).map_or(0, |s| s.len());
+    let len = body.plaintext.len() + body.key_id.len() + context_len + 100;
+    if len > LAMBDA_PAYLOAD_LIMIT {
+        return Err(Error::new(
+            ErrorType::PayloadTooLarge,
+            format!(
+                "the payload and its encryption context would make a {len}-byte response, over \
+                 Lambda's {LAMBDA_PAYLOAD_LIMIT}"
+            ),
+        ));
+    }
+    respond(body)
 }
 
 #[cfg(test)]
@@ -143,6 +207,22 @@ mod tests {
                 key_id: None
             }
         );
+    }
+
+    #[test]
+    fn a_stated_context_must_be_a_part_of_the_stored_one() {
+        let stored = BTreeMap::from([("a".to_string(), "1".to_string()), ("b".to_string(), "2".to_string())]);
+        let stated = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
+        assert!(check_stated_context(&stated(&[]), &stored).is_ok());
+        assert!(check_stated_context(&stated(&[("a", "1")]), &stored).is_ok());
+        assert!(check_stated_context(&stated(&[("a", "1"), ("b", "2")]), &stored).is_ok());
+        let e = check_stated_context(&stated(&[("a", "secret-guess")]), &stored).unwrap_err();
+        assert_eq!(e.kind(), ErrorType::InvalidCiphertext);
+        assert!(e.message().contains("key \"a\""), "{e}");
+        assert!(!e.message().contains("secret"), "values are never echoed: {e}");
+        assert!(check_stated_context(&stated(&[("c", "3")]), &stored).is_err());
     }
 
     #[test]

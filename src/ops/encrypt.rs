@@ -7,12 +7,13 @@
 //! → `{"ciphertext": "<base64>", "keyId": "<key ARN>", "mode": "direct"}`
 //!
 //! Up to 4,096 bytes go to KMS `Encrypt` itself (`direct`); larger payloads, up to
-//! [`MAX_ENVELOPE_PLAINTEXT`], are sealed in an envelope under a KMS data key (`envelope`).
+//! [`MAX_ENVELOPE_PLAINTEXT`], are sealed in an envelope under a KMS data key (`envelope`): an
+//! AWS Encryption SDK message any ESDK can open (see `envelope`).
 
 use super::{respond, Ctx, Operation};
 use crate::envelope;
 use crate::error::{Error, ErrorType};
-use crate::event::{Fields, Limit};
+use crate::event::{Fields, Limit, LAMBDA_PAYLOAD_LIMIT};
 use crate::kms::non_empty;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::EncryptionAlgorithmSpec;
@@ -25,10 +26,11 @@ use std::collections::HashMap;
 /// Largest plaintext KMS `Encrypt` takes.
 pub const MAX_DIRECT_PLAINTEXT: usize = 4096;
 
-/// Largest plaintext for envelope mode: its envelope (header at its largest, tag) as base64,
-/// in the encrypt response with a key ARN of the largest size, still fits
-/// [`LAMBDA_PAYLOAD_LIMIT`](crate::event::LAMBDA_PAYLOAD_LIMIT) (≈ 4,708,000; rounded down), and so does the request that carries
-/// it as base64 with room for a context and a key id.
+/// Largest plaintext for envelope mode: its envelope (framing, a header with a key ARN of the
+/// largest size and a context of several KiB) as base64, in the encrypt response, still fits
+/// [`LAMBDA_PAYLOAD_LIMIT`](crate::event::LAMBDA_PAYLOAD_LIMIT), and so does the request that
+/// carries it as base64 with room for a context and a key id. A context so large that the
+/// envelope would not fit is refused with `PayloadTooLarge` once the sizes are known.
 pub const MAX_ENVELOPE_PLAINTEXT: usize = 4_700_000;
 
 const PLAINTEXT: Limit = Limit {
@@ -79,6 +81,11 @@ pub struct EncryptResponse {
     pub key_id: String,
     /// `direct` or `envelope`.
     pub mode: &'static str,
+}
+
+/// Size of the encrypt response carrying a ciphertext of `len` bytes.
+pub fn response_len(len: usize, key_id: &str) -> usize {
+    4 * len.div_ceil(3) + key_id.len() + r#"{"ciphertext":"","keyId":"","mode":"envelope"}"#.len()
 }
 
 impl Operation for Encrypt {
@@ -138,7 +145,10 @@ impl Operation for Encrypt {
                 )
             }
             Mode::Envelope => {
-                let data_key = cx.data_keys.for_encrypt(cx.kms, key, &self.context).await?;
+                let data_key = cx
+                    .data_keys
+                    .for_encrypt(cx.kms, key, &self.context, self.plaintext.len())
+                    .await?;
                 let sealed = envelope::seal(
                     &data_key.key,
                     &data_key.key_id,
@@ -146,6 +156,17 @@ impl Operation for Encrypt {
                     &self.context,
                     &self.plaintext,
                 )?;
+                let response = response_len(sealed.len(), &data_key.key_id);
+                if response > LAMBDA_PAYLOAD_LIMIT {
+                    return Err(Error::new(
+                        ErrorType::PayloadTooLarge,
+                        format!(
+                            "the envelope of {} bytes would make a {response}-byte response, over \
+                             Lambda's {LAMBDA_PAYLOAD_LIMIT}: send less, or a smaller encryptionContext",
+                            self.plaintext.len()
+                        ),
+                    ));
+                }
                 (sealed, data_key.key_id)
             }
         };
@@ -160,7 +181,6 @@ impl Operation for Encrypt {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::LAMBDA_PAYLOAD_LIMIT;
     use serde_json::json;
 
     fn parse(event: Value) -> Result<Encrypt, Error> {
@@ -220,10 +240,19 @@ mod tests {
 
     #[test]
     fn the_limit_fits_the_lambda_payload_limit_in_both_directions() {
-        let envelope = MAX_ENVELOPE_PLAINTEXT + envelope::MAX_HEADER + envelope::TAG_LEN;
-        let response = 4 * envelope.div_ceil(3)
-            + r#"{"ciphertext":"","keyId":"","mode":"envelope"}"#.len()
-            + 2048;
+        // A key ARN of the largest size, a KMS data-key blob with room to spare, and a context of
+        // 8 KiB in a few dozen pairs: the envelope of the largest payload still fits.
+        let arn = "a".repeat(2048);
+        let context: HashMap<String, String> = (0..32)
+            .map(|i| (format!("key-{i:02}"), "v".repeat(250)))
+            .collect();
+        let envelope = envelope::sealed_len(
+            &envelope::canonical_context(&context),
+            &arn,
+            &[0u8; 512],
+            MAX_ENVELOPE_PLAINTEXT,
+        );
+        let response = response_len(envelope, &arn);
         assert!(response <= LAMBDA_PAYLOAD_LIMIT, "{response}");
         let request = 4 * MAX_ENVELOPE_PLAINTEXT.div_ceil(3)
             + r#"{"operation":"encrypt","plaintext":""}"#.len();

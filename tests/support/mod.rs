@@ -247,3 +247,45 @@ pub fn iam_actions_for_target(target: &str) -> Vec<String> {
         other => vec![format!("kms:{other}")],
     }
 }
+
+/// In `events/`: the key `make invoke` creates, standing for the test's key.
+pub const LOCAL_ALIAS: &str = "alias/kms-lambda-local";
+/// In `events/`: stands for the ciphertext `events/encrypt.json` produced.
+pub const CIPHERTEXT_PLACEHOLDER: &str = "PASTE-THE-CIPHERTEXT-FROM-ENCRYPT";
+
+/// Sends every sample event in `events/` (`encrypt.json` first) as `make invoke` does, with
+/// [`LOCAL_ALIAS`] replaced by `key` and [`CIPHERTEXT_PLACEHOLDER`] by the ciphertext
+/// `encrypt.json` produced; `after` sees each file, event and outcome as it comes. An event
+/// that needs that ciphertext is skipped when `encrypt.json` failed.
+pub async fn run_sample_events(
+    emulator: &Emulator,
+    key: &str,
+    mut after: impl FnMut(&str, &serde_json::Value, &Outcome),
+) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|f| f.ends_with(".json"))
+        .collect();
+    files.sort_by_key(|f| (f != "encrypt.json", f.clone()));
+    let mut ciphertext = None::<String>;
+    for file in files {
+        let mut text = std::fs::read_to_string(dir.join(&file))
+            .unwrap()
+            .replace(LOCAL_ALIAS, key);
+        if text.contains(CIPHERTEXT_PLACEHOLDER) {
+            let Some(c) = ciphertext.as_deref() else {
+                continue;
+            };
+            text = text.replace(CIPHERTEXT_PLACEHOLDER, c);
+        }
+        let event: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let out = emulator.invoke(&event).await;
+        if let (Outcome::Ok(body), "encrypt.json") = (&out, file.as_str()) {
+            ciphertext = body["ciphertext"].as_str().map(str::to_string);
+        }
+        after(&file, &event, &out);
+    }
+}

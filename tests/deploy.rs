@@ -1,0 +1,256 @@
+//! The deploy rehearsal's function side (`make deploy-check` runs it; ignored otherwise): the
+//! shipped arm64 `bootstrap` — under `qemu-aarch64` — with exactly the environment the local
+//! CloudFormation stack gave the function, signing with the deployed role's credentials while
+//! the local AWS enforces IAM (`scripts/deploy_check.py` prepared all of it), through the
+//! Runtime API emulator and the time gate:
+//!
+//! - cold start, every sample event in `events/` (an encrypt → decrypt round trip, an envelope
+//!   round trip, an encrypt naming its key) and one malformed event;
+//! - then, for each action of the role's KMS statement, the statement without it: some sample
+//!   event must now fail, and every failure must be `KmsAccessDenied`.
+//!
+//! Without qemu and the arm64 C library the artefact part cannot run: then the host build
+//! stands in and the output says so — under CI (`CI=true`) that is a failure.
+
+mod support;
+
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::{Emulator, Function, Gate, Outcome};
+
+const QEMU: &str = "qemu-aarch64";
+const ARM64_LIBC: &str = "/usr/aarch64-linux-gnu";
+
+fn state() -> Value {
+    let path = std::env::var("KMS_LAMBDA_DEPLOY_STATE").expect("run by `make deploy-check`");
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn script(args: &[&str]) -> String {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = Command::new(format!("{root}/.venv/bin/python"))
+        .arg(format!("{root}/scripts/deploy_check.py"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The program to run: the arm64 artefact under qemu, or (no qemu here, not CI) the host build.
+fn program() -> (String, Vec<String>, &'static str) {
+    let bootstrap =
+        std::env::var("KMS_LAMBDA_DEPLOY_BOOTSTRAP").expect("run by `make deploy-check`");
+    let qemu = Command::new(QEMU)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let libc = Path::new(ARM64_LIBC)
+        .join("lib/ld-linux-aarch64.so.1")
+        .exists();
+    if qemu && libc {
+        return (
+            QEMU.into(),
+            vec!["-L".into(), ARM64_LIBC.into(), bootstrap],
+            "the arm64 artefact under qemu-aarch64",
+        );
+    }
+    let why = format!(
+        "qemu-aarch64 {} and the arm64 C library in {ARM64_LIBC} {} (Debian: apt-get install \
+         qemu-user libc6-arm64-cross)",
+        if qemu { "found" } else { "not found" },
+        if libc { "found" } else { "not found" }
+    );
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI must run the arm64 artefact: {why}"
+    );
+    println!("deploy-check: SKIPPED the arm64 artefact: {why}; the host build stands in");
+    (
+        env!("CARGO_BIN_EXE_kms-lambda").into(),
+        vec![],
+        "the host build",
+    )
+}
+
+struct Deployed {
+    emulator: Emulator,
+    function: Function,
+}
+
+async fn start(state: &Value, gate: &Gate) -> Deployed {
+    let (program, args, what) = program();
+    let creds = &state["role_credentials"];
+    let mut env: Vec<(&str, String)> = state["environment"]
+        .as_object()
+        .unwrap()
+        .iter()
+        // Lambda stores strings; moto keeps CloudFormation's Number parameters as numbers.
+        .map(|(k, v)| {
+            (
+                k.as_str(),
+                v.as_str().map_or_else(|| v.to_string(), str::to_string),
+            )
+        })
+        .collect();
+    env.extend([
+        ("AWS_ENDPOINT_URL_KMS", gate.url()),
+        (
+            "AWS_ACCESS_KEY_ID",
+            creds["AccessKeyId"].as_str().unwrap().to_string(),
+        ),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            creds["SecretAccessKey"].as_str().unwrap().to_string(),
+        ),
+        (
+            "AWS_SESSION_TOKEN",
+            creds["SessionToken"].as_str().unwrap().to_string(),
+        ),
+        (
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+            state["memory_mb"].to_string(),
+        ),
+        (
+            "AWS_LAMBDA_FUNCTION_NAME",
+            state["outputs"]["FunctionName"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        ),
+    ]);
+    let emulator = Emulator::start().await;
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let started = Instant::now();
+    let function = Function::spawn_command(&emulator, &program, &args, &env);
+    emulator.wait_for_polls(1, Duration::from_secs(60)).await;
+    println!(
+        "deploy-check: {what} started (exec → first /next: {:.0} ms)",
+        emulator
+            .first_poll_at()
+            .unwrap()
+            .duration_since(started)
+            .as_secs_f64()
+            * 1000.0
+    );
+    Deployed { emulator, function }
+}
+
+/// Every sample event: (file, outcome).
+async fn sample_events(d: &Deployed, key: &str) -> Vec<(String, Outcome)> {
+    let mut out = Vec::new();
+    support::run_sample_events(&d.emulator, key, |file, _, o| {
+        out.push((file.to_string(), o.clone()))
+    })
+    .await;
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by `make deploy-check`, after scripts/deploy_check.py prepared the stack"]
+async fn the_deployed_function_works_with_its_role_and_needs_every_action_it_is_granted() {
+    let state = state();
+    let creds = &state["role_credentials"];
+    // The gate checks the signature with the role session's secret, then moto checks IAM.
+    let gate = Gate::start(
+        state["url"].as_str().unwrap(),
+        creds["SecretAccessKey"].as_str(),
+    )
+    .await;
+    let widened = script(&[
+        "policy",
+        std::env::var("KMS_LAMBDA_DEPLOY_STATE").unwrap().as_str(),
+        "--widen",
+    ]);
+    println!(
+        "deploy-check: NOTE moto denies KMS statements scoped to a key ARN even for that key, so \
+         this run grants the role's actions on \"*\" ({}); template.yaml keeps them on its key",
+        widened.trim()
+    );
+    let d = start(&state, &gate).await;
+    let alias = state["outputs"]["KeyAlias"].as_str().unwrap();
+    let arn = state["outputs"]["KeyArn"].as_str().unwrap();
+
+    for (file, out) in sample_events(&d, alias).await {
+        let Outcome::Ok(body) = &out else {
+            panic!("{file} failed with the deployed role: {out:?}")
+        };
+        if let Some(key) = body["keyId"].as_str() {
+            assert_eq!(key, arn, "{file}");
+        }
+        println!("deploy-check: {file}: ok ({})", body["mode"]);
+    }
+    let big = vec![0x5au8; 64 * 1024];
+    let context = json!({"stage": "deploy-check"});
+    let enc = d
+        .emulator
+        .invoke(&support::encrypt(&big, context.clone()))
+        .await
+        .ok();
+    assert_eq!(enc["mode"], "envelope");
+    let dec = d
+        .emulator
+        .invoke(&support::decrypt(&enc["ciphertext"], context))
+        .await
+        .ok();
+    assert!(
+        dec["plaintext"] == support::b64(&big),
+        "the envelope did not round trip"
+    );
+    println!("deploy-check: envelope round trip (64 KiB): ok");
+    let malformed = d
+        .emulator
+        .invoke_raw(&b"{\"operation\": encrypt"[..], Duration::from_secs(10))
+        .await;
+    assert_eq!(malformed.error_type(), "InvalidRequest");
+    println!("deploy-check: a malformed event: InvalidRequest");
+
+    let path = std::env::var("KMS_LAMBDA_DEPLOY_STATE").unwrap();
+    let actions: Vec<String> = state["statement"]["Action"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    for action in &actions {
+        script(&["policy", &path, "--widen", "--without", action]);
+        let outcomes = sample_events(&d, alias).await;
+        let failed: Vec<&(String, Outcome)> = outcomes
+            .iter()
+            .filter(|(_, o)| !matches!(o, Outcome::Ok(_)))
+            .collect();
+        assert!(
+            !failed.is_empty(),
+            "without {action} every sample event still succeeded: the role grants more than the function needs, or moto did not enforce IAM"
+        );
+        for (file, out) in &failed {
+            assert_eq!(
+                out.error_type(),
+                "KmsAccessDenied",
+                "without {action}, {file}: {out:?}"
+            );
+        }
+        let names: Vec<&str> = failed.iter().map(|(f, _)| f.as_str()).collect();
+        println!(
+            "deploy-check: without {action}: {} → KmsAccessDenied",
+            names.join(", ")
+        );
+    }
+    script(&["policy", &path, "--widen"]);
+    let ok = d
+        .emulator
+        .invoke(&json!({"operation": "encrypt", "plaintext": support::b64(b"restored")}))
+        .await;
+    assert!(matches!(ok, Outcome::Ok(_)), "{ok:?}");
+    assert!(
+        !d.function.output().iter().any(|l| l.contains("panicked")),
+        "{:#?}",
+        d.function.output()
+    );
+}

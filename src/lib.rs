@@ -23,6 +23,7 @@
 //!   in the AWS Encryption SDK message format (any ESDK opens it; it opens theirs).
 //! * [`datakey`]: where an envelope's data key comes from: KMS, or the optional cache.
 //! * [`error`]: the stable `errorType` taxonomy and the one mapping from SDK errors.
+//! * [`memory`]: the C allocator's settings for megabyte-sized payload buffers.
 //! * [`amz_date`]: the SigV4 timestamp format, read back from signed requests.
 //!
 //! `main.rs` wires them together: configuration, logging, what INIT prepares, the runtime loop.
@@ -41,6 +42,7 @@ pub mod handler;
 pub mod kms;
 pub mod lazy;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod ops;
 pub mod raw_event;

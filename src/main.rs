@@ -5,13 +5,24 @@
 use kms_lambda::config::Config;
 use kms_lambda::handler::App;
 use kms_lambda::kms::SdkClientBuilder;
-use kms_lambda::{logging, raw_event::RawEventGuard};
+use kms_lambda::{logging, memory, raw_event::RawEventGuard};
 use lambda_runtime::{layers::TracingLayer, service_fn, LambdaEvent, Runtime};
 use serde_json::Value;
 use std::process::ExitCode;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before the runtime's threads exist and anything large is allocated.
+    memory::configure_allocator();
+    match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(init_then_serve()),
+        Err(err) => {
+            eprintln!("kms-lambda: cannot start the async runtime: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn init_then_serve() -> ExitCode {
     logging::init();
 
     // Fail the deployment at start-up, with one line naming the variable.

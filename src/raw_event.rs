@@ -40,6 +40,11 @@ impl<S: Service<LambdaInvocation>> Service<LambdaInvocation> for Guard<S> {
     }
 
     fn call(&mut self, mut req: LambdaInvocation) -> Self::Future {
+        if req.body.len() >= crate::memory::MMAP_THRESHOLD {
+            // The runtime gathered this event from read buffers it has just freed; hand them
+            // back before the event is parsed into a second copy (see `memory`).
+            crate::memory::release_freed();
+        }
         if let Some(reason) = malformed(&req.body) {
             let marked = serde_json::Value::String(format!("{MALFORMED_MARKER}{reason}"));
             req.body = serde_json::to_vec(&marked).unwrap_or_default().into();

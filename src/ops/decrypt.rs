@@ -16,16 +16,14 @@
 //! value, and the response returns the whole stored context.
 
 use super::encrypt::Mode;
-use super::{respond, Ctx, Operation};
+use super::{respond_carrying, Ctx, Operation};
 use crate::config::CommitmentPolicy;
 use crate::envelope;
 use crate::error::{Error, ErrorType};
-use crate::event::{Fields, Limit, LAMBDA_PAYLOAD_LIMIT};
+use crate::event::{encode_base64, Fields, Limit, LAMBDA_PAYLOAD_LIMIT};
 use crate::kms::non_empty;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::EncryptionAlgorithmSpec;
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -53,12 +51,11 @@ pub struct Decrypt {
     pub key_id: Option<String>,
 }
 
-/// The answer to `decrypt`.
+/// The answer to `decrypt`, besides `"plaintext"` (base64), which [`respond_carrying`] moves
+/// in.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DecryptResponse {
-    /// Base64 plaintext.
-    pub plaintext: String,
     /// ARN of the key that decrypted.
     pub key_id: String,
     /// `direct` or `envelope`, as recognised from the ciphertext.
@@ -112,13 +109,17 @@ impl Operation for Decrypt {
             check_stated_context(&self.context, &message.context)?;
             let data_key = cx.data_keys.for_message(cx.kms, key, &message).await?;
             let plaintext = envelope::open(&message, &data_key.key)?;
+            let context = message.context;
+            // Memory: the ciphertext goes before the base64 text is made.
+            drop(self.ciphertext);
+            let text = encode_base64(&plaintext);
+            drop(plaintext);
             let body = DecryptResponse {
-                plaintext: STANDARD.encode(&*plaintext),
                 key_id: data_key.key_id,
                 mode: Mode::Envelope.as_str(),
-                encryption_context: message.context,
+                encryption_context: context,
             };
-            return respond_within_limit(body);
+            return respond_within_limit(body, text);
         }
         const OP: &str = "Decrypt";
         let context: BTreeMap<String, String> = self.context.clone().into_iter().collect();
@@ -132,16 +133,15 @@ impl Operation for Decrypt {
             .encryption_algorithm(EncryptionAlgorithmSpec::SymmetricDefault)
             .send();
         let out = cx.kms.call(OP, key, request).await?;
-        respond(DecryptResponse {
-            plaintext: STANDARD.encode(non_empty(
-                out.plaintext.map(Blob::into_inner),
-                OP,
-                "Plaintext",
-            )?),
-            key_id: non_empty(out.key_id, OP, "KeyId")?,
-            mode: Mode::Direct.as_str(),
-            encryption_context: context,
-        })
+        let plaintext = non_empty(out.plaintext.map(Blob::into_inner), OP, "Plaintext")?;
+        respond_carrying(
+            DecryptResponse {
+                key_id: non_empty(out.key_id, OP, "KeyId")?,
+                mode: Mode::Direct.as_str(),
+                encryption_context: context,
+            },
+            ("plaintext", encode_base64(&plaintext)),
+        )
     }
 }
 
@@ -172,9 +172,9 @@ fn check_stated_context(
 }
 
 /// The response, unless it would not fit Lambda's 6 MB (a large payload with a large context).
-fn respond_within_limit(body: DecryptResponse) -> Result<Value, Error> {
+fn respond_within_limit(body: DecryptResponse, plaintext: String) -> Result<Value, Error> {
     let context_len = serde_json::to_string(&body.encryption_context).map_or(0, |s| s.len());
-    let len = body.plaintext.len() + body.key_id.len() + context_len + 100;
+    let len = plaintext.len() + body.key_id.len() + context_len + 100;
     if len > LAMBDA_PAYLOAD_LIMIT {
         return Err(Error::new(
             ErrorType::PayloadTooLarge,
@@ -184,12 +184,14 @@ fn respond_within_limit(body: DecryptResponse) -> Result<Value, Error> {
             ),
         ));
     }
-    respond(body)
+    respond_carrying(body, ("plaintext", plaintext))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
     use serde_json::json;
 
     fn parse(event: Value) -> Result<Decrypt, Error> {

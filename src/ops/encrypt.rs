@@ -10,15 +10,13 @@
 //! [`MAX_ENVELOPE_PLAINTEXT`], are sealed in an envelope under a KMS data key (`envelope`): an
 //! AWS Encryption SDK message any ESDK can open (see `envelope`).
 
-use super::{respond, Ctx, Operation};
+use super::{respond_carrying, Ctx, Operation};
 use crate::envelope;
 use crate::error::{Error, ErrorType};
-use crate::event::{Fields, Limit, LAMBDA_PAYLOAD_LIMIT};
+use crate::event::{encode_base64, Fields, Limit, LAMBDA_PAYLOAD_LIMIT};
 use crate::kms::non_empty;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::EncryptionAlgorithmSpec;
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -71,12 +69,11 @@ pub struct Encrypt {
     pub mode: Mode,
 }
 
-/// The answer to `encrypt`.
+/// The answer to `encrypt`, besides `"ciphertext"` (base64: a KMS ciphertext blob or an
+/// envelope), which [`respond_carrying`] moves in.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EncryptResponse {
-    /// Base64 ciphertext: a KMS ciphertext blob (`direct`) or an envelope.
-    pub ciphertext: String,
     /// ARN of the key that encrypted.
     pub key_id: String,
     /// `direct` or `envelope`.
@@ -126,6 +123,7 @@ impl Operation for Encrypt {
 
     async fn run(self, cx: &Ctx<'_>) -> Result<Value, Error> {
         let key = cx.key_id(self.key_id.as_deref());
+        let plaintext_len = self.plaintext.len();
         let (ciphertext, key_id) = match self.mode {
             Mode::Direct => {
                 const OP: &str = "Encrypt";
@@ -147,7 +145,7 @@ impl Operation for Encrypt {
             Mode::Envelope => {
                 let data_key = cx
                     .data_keys
-                    .for_encrypt(cx.kms, key, &self.context, self.plaintext.len())
+                    .for_encrypt(cx.kms, key, &self.context, plaintext_len)
                     .await?;
                 let sealed = envelope::seal(
                     &data_key.key,
@@ -156,31 +154,39 @@ impl Operation for Encrypt {
                     &self.context,
                     &self.plaintext,
                 )?;
+                // Memory: a large payload is held once at a time where possible.
+                drop(self.plaintext);
                 let response = response_len(sealed.len(), &data_key.key_id);
                 if response > LAMBDA_PAYLOAD_LIMIT {
                     return Err(Error::new(
                         ErrorType::PayloadTooLarge,
                         format!(
-                            "the envelope of {} bytes would make a {response}-byte response, over \
-                             Lambda's {LAMBDA_PAYLOAD_LIMIT}: send less, or a smaller encryptionContext",
-                            self.plaintext.len()
+                            "the envelope of {plaintext_len} bytes would make a {response}-byte \
+                             response, over Lambda's {LAMBDA_PAYLOAD_LIMIT}: send less, or a \
+                             smaller encryptionContext"
                         ),
                     ));
                 }
                 (sealed, data_key.key_id)
             }
         };
-        respond(EncryptResponse {
-            ciphertext: STANDARD.encode(&ciphertext),
-            key_id,
-            mode: self.mode.as_str(),
-        })
+        let text = encode_base64(&ciphertext);
+        drop(ciphertext);
+        respond_carrying(
+            EncryptResponse {
+                key_id,
+                mode: self.mode.as_str(),
+            },
+            ("ciphertext", text),
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
     use serde_json::json;
 
     fn parse(event: Value) -> Result<Encrypt, Error> {

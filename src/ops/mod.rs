@@ -196,6 +196,26 @@ pub fn respond(body: impl Serialize) -> Result<Value, Error> {
     })
 }
 
+/// [`respond`] with one large text field (a base64 payload) moved into the body rather than
+/// serialized: `serde_json::to_value` would copy it, and near Lambda's 6 MB limit that copy is
+/// 6 MB more held at the moment the function holds the most (docs/envelope.md, memory).
+pub fn respond_carrying(
+    body: impl Serialize,
+    (field, text): (&str, String),
+) -> Result<Value, Error> {
+    let mut value = respond(body)?;
+    match &mut value {
+        Value::Object(map) => {
+            map.insert(field.to_owned(), Value::String(text));
+            Ok(value)
+        }
+        _ => Err(Error::new(
+            ErrorType::Internal,
+            "a response body is not a JSON object",
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

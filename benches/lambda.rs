@@ -606,15 +606,9 @@ async fn round_trip_memory(base_env: &[(&'static str, String)], reps: usize) -> 
     let event = json!({"operation": "encrypt", "plaintext": b64(&payload), "encryptionContext": {"bench": "1"}});
     let event_mb = serde_json::to_vec(&event).unwrap().len() as f64 / 1e6;
     let (mut peaks, mut growths) = (Vec::new(), Vec::new());
-    // GLIBC_TUNABLES passes through, to compare allocator settings on a build that does not
-    // set them itself (`memory::configure_allocator` overrides it).
-    let mut env = base_env.to_vec();
-    if let Ok(tunables) = std::env::var("GLIBC_TUNABLES") {
-        env.push(("GLIBC_TUNABLES", tunables));
-    }
     for _ in 0..reps {
         let emu = Emulator::start().await;
-        let f = Function::spawn_command(&emu, &function_binary(), &[], &env);
+        let f = Function::spawn_command(&emu, &function_binary(), &[], base_env);
         emu.wait_for_polls(1, Duration::from_secs(60)).await;
         invoke_ms(&emu, &encrypt_event()).await;
         let before = rss_kib(f.pid(), "VmHWM:") * 1024.0 / 1e6;

@@ -355,20 +355,18 @@ mod tests {
             403,
             "<ErrorResponse><Error><Code>AccessDenied</Code></Error></ErrorResponse>",
         );
-        let e = call(
-            &app,
-            serde_json::json!({"operation":"encrypt","plaintext":"aGk="}),
-        )
-        .await
-        .unwrap_err();
+        let encrypt_fails = || async {
+            call(
+                &app,
+                serde_json::json!({"operation":"encrypt","plaintext":"aGk="}),
+            )
+            .await
+            .unwrap_err()
+        };
+        let e = encrypt_fails().await;
         assert_eq!(e.kind(), ErrorType::KmsAccessDenied, "{e}");
         kms.answer_next("Encrypt", 418, "<teapot/>");
-        let e = call(
-            &app,
-            serde_json::json!({"operation":"encrypt","plaintext":"aGk="}),
-        )
-        .await
-        .unwrap_err();
+        let e = encrypt_fails().await;
         assert_eq!(e.kind(), ErrorType::KmsError, "{e}");
     }
 

@@ -7,13 +7,13 @@
 use crate::config::Config;
 use crate::datakey::DataKeyCache;
 use crate::error::{Error, ErrorType};
+use crate::event::Event;
 use crate::kms::Kms;
 use crate::lazy::{BuildClient, LazyClient};
 use crate::metrics::{emf_line, EmfContext, Recorder};
-use crate::ops::{self, Ctx, Request};
+use crate::ops::{self, Ctx, Reply, Request};
 use crate::skew::{invocation_deadline, operation_timeout};
 use lambda_runtime::LambdaEvent;
-use serde_json::Value;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -48,7 +48,7 @@ impl<B: BuildClient<Client = aws_sdk_kms::Client>> App<B> {
     }
 
     /// Handles one event and writes its EMF line, whatever the outcome.
-    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    pub async fn handle(&self, event: LambdaEvent<Event>) -> Result<Reply, Error> {
         let recorder = Recorder::start();
         // Exactly one invocation sees `true`, even when several run at once.
         let cold_start = self.cold.swap(false, Ordering::Relaxed);
@@ -99,7 +99,7 @@ impl<B: BuildClient<Client = aws_sdk_kms::Client>> App<B> {
         request: Request,
         deadline: SystemTime,
         recorder: &Arc<Recorder>,
-    ) -> Result<Value, Error> {
+    ) -> Result<Reply, Error> {
         let acquired = self.kms.get().await?;
         if let Some(took) = acquired.built_in {
             recorder.client_built(took);
@@ -203,6 +203,7 @@ mod tests {
     use crate::testing::{self, MemoryKms};
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
+    use serde_json::Value;
     use std::sync::atomic::AtomicU32;
     use std::time::Duration;
 
@@ -242,18 +243,19 @@ mod tests {
         (App::new(config, builder), kms)
     }
 
-    fn event(payload: Value, deadline_in: Duration) -> LambdaEvent<Value> {
+    fn event(payload: Value, deadline_in: Duration) -> LambdaEvent<Event> {
         let mut ctx = lambda_runtime::Context::default();
         ctx.request_id = "req".into();
         ctx.deadline = (SystemTime::now() + deadline_in)
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap()
             .as_millis() as u64;
-        LambdaEvent::new(payload, ctx)
+        LambdaEvent::new(Event::from(payload), ctx)
     }
 
     async fn call(app: &App<MemoryBuilder>, payload: Value) -> Result<Value, Error> {
-        app.handle(event(payload, Duration::from_secs(3))).await
+        let reply = app.handle(event(payload, Duration::from_secs(3))).await?;
+        Ok(reply.to_value())
     }
 
     #[tokio::test]

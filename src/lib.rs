@@ -23,7 +23,9 @@
 //!   in the AWS Encryption SDK message format (any ESDK opens it; it opens theirs).
 //! * [`datakey`]: where an envelope's data key comes from: KMS, or the optional cache.
 //! * [`error`]: the stable `errorType` taxonomy and the one mapping from SDK errors.
-//! * [`memory`]: the C allocator's settings for megabyte-sized payload buffers.
+//! * [`memory`]: how megabyte-sized payload buffers are allocated and handed back (the global
+//!   allocator and the C allocator's settings).
+//! * [`secret`]: plaintext buffers wiped when dropped.
 //! * [`amz_date`]: the SigV4 timestamp format, read back from signed requests.
 //!
 //! `main.rs` wires them together: configuration, logging, what INIT prepares, the runtime loop.
@@ -46,6 +48,7 @@ pub mod memory;
 pub mod metrics;
 pub mod ops;
 pub mod raw_event;
+pub mod secret;
 pub mod skew;
 #[cfg(feature = "test-hooks")]
 pub mod test_hooks;

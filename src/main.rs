@@ -3,12 +3,16 @@
 //! invocation (see `lazy`), so nothing signed can sit in a frozen or snapshotted sandbox.
 
 use kms_lambda::config::Config;
+use kms_lambda::event::Event;
 use kms_lambda::handler::App;
 use kms_lambda::kms::SdkClientBuilder;
 use kms_lambda::{logging, memory, raw_event::RawEventGuard};
 use lambda_runtime::{layers::TracingLayer, service_fn, LambdaEvent, Runtime};
-use serde_json::Value;
 use std::process::ExitCode;
+
+/// Large buffers get pages of their own and give them back when freed (see `memory`).
+#[global_allocator]
+static ALLOCATOR: memory::LargeBuffersMapped = memory::LargeBuffersMapped;
 
 fn main() -> ExitCode {
     // Before the runtime's threads exist and anything large is allocated.
@@ -45,7 +49,7 @@ async fn init_then_serve() -> ExitCode {
     }
     let app = App::new(config, builder);
     let for_handler = app.clone();
-    let handler = service_fn(move |event: LambdaEvent<Value>| {
+    let handler = service_fn(move |event: LambdaEvent<Event>| {
         let app = for_handler.clone();
         async move { app.handle(event).await }
     });

@@ -11,8 +11,7 @@
 use crate::error::Error;
 use crate::handler::App;
 use crate::lazy::BuildClient;
-use crate::ops::{Ctx, Operation};
-use serde_json::Value;
+use crate::ops::{Ctx, Operation, Reply};
 
 /// `{"operation": "panic"}`: panics when run.
 #[derive(Debug)]
@@ -27,7 +26,7 @@ impl Operation for Panic {
         Ok(Panic)
     }
 
-    async fn run(self, _: &Ctx<'_>) -> Result<Value, Error> {
+    async fn run(self, _: &Ctx<'_>) -> Result<Reply, Error> {
         panic!("forced panic (test-hooks)")
     }
 }

@@ -3,7 +3,7 @@
 //! limits; every message is one line.
 #![no_main]
 
-use kms_lambda::event::{self, Fields};
+use kms_lambda::event::{self, Event, Fields};
 use kms_lambda::ops::encrypt::{Encrypt, Mode, MAX_DIRECT_PLAINTEXT, MAX_ENVELOPE_PLAINTEXT};
 use kms_lambda::ops::{self, Operation};
 use kms_lambda::raw_event;
@@ -13,15 +13,16 @@ fuzz_target!(|data: &[u8]| {
     if let Some(reason) = raw_event::malformed(data) {
         // What the guard hands the handler instead must parse to InvalidRequest.
         let marked = serde_json::Value::String(format!("{}{reason}", event::MALFORMED_MARKER));
-        assert!(ops::parse(&marked).is_err());
+        assert!(ops::parse(&Event::from(marked)).is_err());
         return;
     }
-    // The guard said "JSON": the runtime's own parse must then succeed too.
-    let value: serde_json::Value = serde_json::from_slice(data).expect("guard and runtime agree");
-    match ops::parse(&value) {
+    // The guard said "JSON": the runtime's own parse (into an `Event`) must then succeed too.
+    let parsed: Event = serde_json::from_slice(data).expect("guard and runtime agree");
+    match ops::parse(&parsed) {
         Ok(request) if request.operation() == Encrypt::NAME => {
-            let obj = value.as_object().expect("an accepted event is an object");
-            let fields = Fields::new(obj, Encrypt::NAME, Encrypt::FIELDS).expect("accepted");
+            // `parse` moved the payload out: read the event again.
+            let again: Event = serde_json::from_slice(data).expect("parsed once already");
+            let fields = Fields::new(&again, Encrypt::NAME, Encrypt::FIELDS).expect("accepted");
             let e = Encrypt::parse(&fields).expect("accepted");
             assert!(e.plaintext.len() <= MAX_ENVELOPE_PLAINTEXT);
             if e.mode == Mode::Direct {

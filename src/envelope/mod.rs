@@ -22,6 +22,7 @@ pub mod suite;
 pub use format::{is_message as is_envelope, parse, EncryptedDataKey, Message};
 
 use crate::error::{Error, ErrorType};
+use crate::secret::SecretBytes;
 use aws_lc_rs::aead::{Aad, Nonce};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -227,7 +228,7 @@ fn seal_frame(
 
 /// Opens a parsed message with its decrypted data key: the key commitment, the header tag,
 /// then every segment. Any failure is `InvalidCiphertext`, and no plaintext is returned.
-pub fn open(message: &Message<'_>, data_key: &DataKey) -> Result<Zeroizing<Vec<u8>>, Error> {
+pub fn open(message: &Message<'_>, data_key: &DataKey) -> Result<SecretBytes, Error> {
     let suite = message.suite;
     let key = suite.message_key(data_key.bytes(), message.message_id)?;
     if let Some(stored) = message.commitment {
@@ -252,7 +253,7 @@ pub fn open(message: &Message<'_>, data_key: &DataKey) -> Result<Zeroizing<Vec<u
             "the envelope's header failed authentication: it was altered",
         )
     })?;
-    let mut out = Zeroizing::new(vec![0u8; message.plaintext_len()]);
+    let mut out = SecretBytes::zeroed(message.plaintext_len());
     let mut at = 0;
     for segment in &message.body {
         let len = segment.ciphertext.len();

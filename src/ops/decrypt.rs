@@ -16,16 +16,16 @@
 //! value, and the response returns the whole stored context.
 
 use super::encrypt::Mode;
-use super::{respond_carrying, Ctx, Operation};
+use super::{respond_carrying, Ctx, Operation, Payload, Reply};
 use crate::config::CommitmentPolicy;
 use crate::envelope;
 use crate::error::{Error, ErrorType};
-use crate::event::{encode_base64, Fields, Limit, LAMBDA_PAYLOAD_LIMIT};
+use crate::event::{Fields, Limit, LAMBDA_PAYLOAD_LIMIT};
 use crate::kms::non_empty;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::EncryptionAlgorithmSpec;
 use serde::Serialize;
-use serde_json::Value;
+use crate::secret::SecretBytes;
 use std::collections::{BTreeMap, HashMap};
 
 /// Largest ciphertext blob KMS `Decrypt` takes.
@@ -90,7 +90,7 @@ impl Operation for Decrypt {
         })
     }
 
-    async fn run(self, cx: &Ctx<'_>) -> Result<Value, Error> {
+    async fn run(self, cx: &Ctx<'_>) -> Result<Reply, Error> {
         let key = cx.key_id(self.key_id.as_deref());
         if envelope::is_envelope(&self.ciphertext) {
             let message = envelope::parse(&self.ciphertext)?;
@@ -110,16 +110,14 @@ impl Operation for Decrypt {
             let data_key = cx.data_keys.for_message(cx.kms, key, &message).await?;
             let plaintext = envelope::open(&message, &data_key.key)?;
             let context = message.context;
-            // Memory: the ciphertext goes before the base64 text is made.
+            // Memory: the ciphertext goes before the response is written.
             drop(self.ciphertext);
-            let text = encode_base64(&plaintext);
-            drop(plaintext);
             let body = DecryptResponse {
                 key_id: data_key.key_id,
                 mode: Mode::Envelope.as_str(),
                 encryption_context: context,
             };
-            return respond_within_limit(body, text);
+            return respond_within_limit(body, plaintext);
         }
         const OP: &str = "Decrypt";
         let context: BTreeMap<String, String> = self.context.clone().into_iter().collect();
@@ -140,7 +138,7 @@ impl Operation for Decrypt {
                 mode: Mode::Direct.as_str(),
                 encryption_context: context,
             },
-            ("plaintext", encode_base64(&plaintext)),
+            ("plaintext", Payload::Secret(plaintext.into())),
         )
     }
 }
@@ -172,9 +170,12 @@ fn check_stated_context(
 }
 
 /// The response, unless it would not fit Lambda's 6 MB (a large payload with a large context).
-fn respond_within_limit(body: DecryptResponse, plaintext: String) -> Result<Value, Error> {
+fn respond_within_limit(
+    body: DecryptResponse,
+    plaintext: SecretBytes,
+) -> Result<Reply, Error> {
     let context_len = serde_json::to_string(&body.encryption_context).map_or(0, |s| s.len());
-    let len = plaintext.len() + body.key_id.len() + context_len + 100;
+    let len = 4 * plaintext.len().div_ceil(3) + body.key_id.len() + context_len + 100;
     if len > LAMBDA_PAYLOAD_LIMIT {
         return Err(Error::new(
             ErrorType::PayloadTooLarge,
@@ -184,19 +185,20 @@ fn respond_within_limit(body: DecryptResponse, plaintext: String) -> Result<Valu
             ),
         ));
     }
-    respond_carrying(body, ("plaintext", plaintext))
+    respond_carrying(body, ("plaintext", Payload::Secret(plaintext)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use base64::engine::general_purpose::STANDARD;
+    use crate::event::Event;
     use base64::Engine;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn parse(event: Value) -> Result<Decrypt, Error> {
-        let obj = event.as_object().unwrap();
-        Decrypt::parse(&Fields::new(obj, Decrypt::NAME, Decrypt::FIELDS)?)
+        let event = Event::from(event);
+        Decrypt::parse(&Fields::new(&event, Decrypt::NAME, Decrypt::FIELDS)?)
     }
 
     #[test]

@@ -10,15 +10,14 @@
 //! [`MAX_ENVELOPE_PLAINTEXT`], are sealed in an envelope under a KMS data key (`envelope`): an
 //! AWS Encryption SDK message any ESDK can open (see `envelope`).
 
-use super::{respond_carrying, Ctx, Operation};
+use super::{respond_carrying, Ctx, Operation, Payload, Reply};
 use crate::envelope;
 use crate::error::{Error, ErrorType};
-use crate::event::{encode_base64, Fields, Limit, LAMBDA_PAYLOAD_LIMIT};
+use crate::event::{Fields, Limit, LAMBDA_PAYLOAD_LIMIT};
 use crate::kms::non_empty;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::EncryptionAlgorithmSpec;
 use serde::Serialize;
-use serde_json::Value;
 use std::collections::HashMap;
 
 /// Largest plaintext KMS `Encrypt` takes.
@@ -121,7 +120,7 @@ impl Operation for Encrypt {
         })
     }
 
-    async fn run(self, cx: &Ctx<'_>) -> Result<Value, Error> {
+    async fn run(self, cx: &Ctx<'_>) -> Result<Reply, Error> {
         let key = cx.key_id(self.key_id.as_deref());
         let plaintext_len = self.plaintext.len();
         let (ciphertext, key_id) = match self.mode {
@@ -170,14 +169,12 @@ impl Operation for Encrypt {
                 (sealed, data_key.key_id)
             }
         };
-        let text = encode_base64(&ciphertext);
-        drop(ciphertext);
         respond_carrying(
             EncryptResponse {
                 key_id,
                 mode: self.mode.as_str(),
             },
-            ("ciphertext", text),
+            ("ciphertext", Payload::Public(ciphertext)),
         )
     }
 }
@@ -186,12 +183,13 @@ impl Operation for Encrypt {
 mod tests {
     use super::*;
     use base64::engine::general_purpose::STANDARD;
+    use crate::event::Event;
     use base64::Engine;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn parse(event: Value) -> Result<Encrypt, Error> {
-        let obj = event.as_object().unwrap();
-        Encrypt::parse(&Fields::new(obj, Encrypt::NAME, Encrypt::FIELDS)?)
+        let event = Event::from(event);
+        Encrypt::parse(&Fields::new(&event, Encrypt::NAME, Encrypt::FIELDS)?)
     }
 
     fn mode_of(event: Value) -> Mode {

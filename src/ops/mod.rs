@@ -15,8 +15,10 @@
 use crate::config::Config;
 use crate::datakey::DataKeyCache;
 use crate::error::{Error, ErrorType};
-use crate::event::{self, Fields};
+use crate::event::{Base64, Event, Fields};
 use crate::kms::Kms;
+use crate::secret::SecretBytes;
+use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
 use serde_json::Value;
 use std::fmt;
@@ -57,8 +59,8 @@ pub trait Operation: Sized + Send + 'static {
     /// Validates the event. Runs before the KMS client is built: a bad event costs nothing.
     fn parse(fields: &Fields<'_>) -> Result<Self, Error>;
 
-    /// Does the work and returns the response body.
-    fn run(self, cx: &Ctx<'_>) -> impl Future<Output = Result<Value, Error>> + Send;
+    /// Does the work and returns the response body (see [`respond`]).
+    fn run(self, cx: &Ctx<'_>) -> impl Future<Output = Result<Reply, Error>> + Send;
 }
 
 /// What an operation runs with.
@@ -119,7 +121,7 @@ impl Request {
     }
 
     /// Runs it.
-    pub async fn run(self, cx: &Ctx<'_>) -> Result<Value, Error> {
+    pub async fn run(self, cx: &Ctx<'_>) -> Result<Reply, Error> {
         self.op.run(cx).await
     }
 }
@@ -136,30 +138,29 @@ trait Run: Send {
     fn run<'a>(
         self: Box<Self>,
         cx: &'a Ctx<'a>,
-    ) -> Pin<Box<dyn Future<Output = Result<Value, Error>> + Send + 'a>>;
+    ) -> Pin<Box<dyn Future<Output = Result<Reply, Error>> + Send + 'a>>;
 }
 
 impl<T: Operation> Run for T {
     fn run<'a>(
         self: Box<Self>,
         cx: &'a Ctx<'a>,
-    ) -> Pin<Box<dyn Future<Output = Result<Value, Error>> + Send + 'a>> {
+    ) -> Pin<Box<dyn Future<Output = Result<Reply, Error>> + Send + 'a>> {
         Box::pin(Operation::run(*self, cx))
     }
 }
 
 /// Validates an event and finds its operation. Every failure is a typed error whose message
 /// names the field (never its value).
-pub fn parse(event: &Value) -> Result<Request, Error> {
+pub fn parse(event: &Event) -> Result<Request, Error> {
     let hint = hint();
-    let obj = event::object(event, &hint)?;
-    let name = event::operation(obj, &hint)?;
+    let name = event.operation(&hint)?;
     let Some(entry) = OPERATIONS.iter().find(|e| e.name == name) else {
         return Err(Error::invalid_request(format!(
             "unknown \"operation\": {hint}"
         )));
     };
-    (entry.parse)(&Fields::new(obj, entry.name, entry.fields)?)
+    (entry.parse)(&Fields::new(event, entry.name, entry.fields)?)
 }
 
 /// `use "encrypt" or "decrypt"`, from the table.
@@ -186,32 +187,101 @@ pub fn iam_actions() -> Vec<&'static str> {
     all
 }
 
+/// What an operation answers: a JSON body and, for an operation that returns a payload, one
+/// binary field written as base64 when the runtime serializes the response.
+///
+/// Why not a `serde_json::Value`: the runtime serializes the response into a buffer of its own,
+/// so a payload held as a base64 `String` in a `Value` is there twice at once (6 MB each near
+/// Lambda's limit). Held as bytes and, when large, encoded piece by piece into that buffer
+/// ([`Base64`]), it is there once, plus the 3/4 of it its bytes take.
+pub struct Reply {
+    body: Value,
+    payload: Option<(&'static str, Payload)>,
+}
+
+/// A reply's payload: a plaintext is wiped from memory when the reply is dropped
+/// ([`SecretBytes`]); a ciphertext needs no wiping and costs none.
+pub enum Payload {
+    /// A ciphertext, or anything else that is not secret.
+    Public(Vec<u8>),
+    /// A plaintext.
+    Secret(SecretBytes),
+}
+
+impl Payload {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Payload::Public(b) => b,
+            Payload::Secret(b) => b,
+        }
+    }
+}
+
+impl Reply {
+    /// The response as a `Value`, payload included (tests, tools).
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+impl Serialize for Reply {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match (&self.body, &self.payload) {
+            (Value::Object(body), Some((field, bytes))) => {
+                let mut map = serializer.serialize_map(Some(body.len() + 1))?;
+                for (k, v) in body {
+                    map.serialize_entry(k, v)?;
+                }
+                map.serialize_entry(field, &Base64(bytes.bytes()))?;
+                map.end()
+            }
+            (body, _) => body.serialize(serializer),
+        }
+    }
+}
+
+/// Never the payload: it may be a plaintext.
+impl fmt::Debug for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let payload = self
+            .payload
+            .as_ref()
+            .map(|(field, b)| (field, b.bytes().len()));
+        f.debug_struct("Reply")
+            .field("body", &self.body)
+            .field("payload (field, bytes)", &payload)
+            .finish()
+    }
+}
+
 /// An operation's response body. Failing to encode it is a bug, so `Internal`.
-pub fn respond(body: impl Serialize) -> Result<Value, Error> {
-    serde_json::to_value(body).map_err(|e| {
+pub fn respond(body: impl Serialize) -> Result<Reply, Error> {
+    let body = serde_json::to_value(body).map_err(|e| {
         Error::new(
             ErrorType::Internal,
             format!("could not encode the response: {e}"),
         )
+    })?;
+    Ok(Reply {
+        body,
+        payload: None,
     })
 }
 
-/// [`respond`] with one large text field (a base64 payload) moved into the body rather than
-/// serialized: `serde_json::to_value` would copy it, and near Lambda's 6 MB limit that copy is
-/// 6 MB more held at the moment the function holds the most (docs/envelope.md, memory).
+/// [`respond`] with a payload: `bytes` go out as base64 in `field` (see [`Reply`]).
 pub fn respond_carrying(
     body: impl Serialize,
-    (field, text): (&str, String),
-) -> Result<Value, Error> {
-    let mut value = respond(body)?;
-    match &mut value {
-        Value::Object(map) => {
-            map.insert(field.to_owned(), Value::String(text));
-            Ok(value)
-        }
+    (field, bytes): (&'static str, Payload),
+) -> Result<Reply, Error> {
+    let reply = respond(body)?;
+    match reply.body {
+        Value::Object(ref map) if !map.contains_key(field) => Ok(Reply {
+            payload: Some((field, bytes)),
+            ..reply
+        }),
         _ => Err(Error::new(
             ErrorType::Internal,
-            "a response body is not a JSON object",
+            format!("a response body is not a JSON object without \"{field}\""),
         )),
     }
 }
@@ -252,6 +322,39 @@ mod tests {
     }
 
     #[test]
+    fn a_reply_writes_its_payload_as_base64_and_never_shows_it() {
+        #[derive(Serialize)]
+        struct Body {
+            mode: &'static str,
+        }
+        let secret: Vec<u8> = b"attack at dawn".repeat(2000);
+        let reply = respond_carrying(
+            Body { mode: "envelope" },
+            ("plaintext", Payload::Secret(secret.clone().into())),
+        )
+        .unwrap();
+        let written: Value = serde_json::from_slice(&serde_json::to_vec(&reply).unwrap()).unwrap();
+        let b64 = crate::event::encode_base64(&secret);
+        assert_eq!(written, json!({"mode": "envelope", "plaintext": b64}));
+        assert_eq!(reply.to_value(), written);
+        let shown = format!("{reply:?}");
+        assert!(
+            !shown.contains(&b64[..20]) && !shown.contains("attack"),
+            "{shown}"
+        );
+        assert!(shown.contains("28000"), "{shown}");
+
+        let plain = respond(Body { mode: "direct" }).unwrap();
+        assert_eq!(plain.to_value(), json!({"mode": "direct"}));
+        // A payload field the body already has would be written twice: refused.
+        let clash = respond_carrying(
+            json!({"plaintext": 1}),
+            ("plaintext", Payload::Public(vec![])),
+        );
+        assert_eq!(clash.unwrap_err().kind(), ErrorType::Internal);
+    }
+
+    #[test]
     fn dispatch_errors_name_the_operations_from_the_table() {
         for (event, fragment) in [
             (json!([1, 2]), "JSON object"),
@@ -269,11 +372,14 @@ mod tests {
                 "unknown field \"plaintext\" for decrypt",
             ),
         ] {
-            let e = parse(&event).expect_err("rejected");
+            let e = parse(&Event::from(event.clone())).expect_err("rejected");
             assert_eq!(e.kind(), ErrorType::InvalidRequest, "{event}");
             assert!(e.message().contains(fragment), "{event}: {e}");
         }
-        let r = parse(&json!({"operation": "encrypt", "plaintext": "aGk="})).unwrap();
+        let r = parse(&Event::from(
+            json!({"operation": "encrypt", "plaintext": "aGk="}),
+        ))
+        .unwrap();
         assert_eq!(r.operation(), "encrypt");
         assert_eq!(
             format!("{r:?}"),

@@ -192,8 +192,8 @@ pub fn iam_actions() -> Vec<&'static str> {
 ///
 /// Why not a `serde_json::Value`: the runtime serializes the response into a buffer of its own,
 /// so a payload held as a base64 `String` in a `Value` is there twice at once (6 MB each near
-/// Lambda's limit). Held as bytes and, when large, encoded piece by piece into that buffer
-/// ([`Base64`]), it is there once, plus the 3/4 of it its bytes take.
+/// Lambda's limit). Held as bytes and encoded piece by piece into that buffer ([`Base64`]), it
+/// is there once, plus the 3/4 of it its bytes take.
 pub struct Reply {
     body: Value,
     payload: Option<(&'static str, Payload)>,

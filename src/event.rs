@@ -49,7 +49,6 @@ pub const DECODE_WHILE_PARSING: usize = 64 * 1024;
 /// and [`Fields`] reads a decoded field exactly as it would read the text — an operation that
 /// wants text gets the identical base64 back, an operation that wants bytes gets them without a
 /// second decode.
-#[derive(Default)]
 pub struct Event {
     json: Value,
     /// Decoded top-level fields, absent from `json`. Moved out when read (see [`Fields::base64`]).
@@ -152,6 +151,32 @@ fn decode_while_parsing(text: &str) -> Option<Vec<u8>> {
         .flatten()
 }
 
+/// The visits both visitors below answer with a plain `Value`, built by `Value`'s own
+/// deserializer (so what is accepted is exactly what `Value` accepts); `$wrap` makes the
+/// visitor's result of it.
+macro_rules! visit_as_value {
+    ($de:lifetime, $out:ty, $wrap:expr) => {
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<$out, E> {
+            Value::deserialize(v.into_deserializer()).map($wrap)
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<$out, E> {
+            Value::deserialize(v.into_deserializer()).map($wrap)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<$out, E> {
+            Value::deserialize(v.into_deserializer()).map($wrap)
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<$out, E> {
+            Value::deserialize(v.into_deserializer()).map($wrap)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<$out, E> {
+            Ok($wrap(Value::Null))
+        }
+        fn visit_seq<A: SeqAccess<$de>>(self, seq: A) -> Result<$out, A::Error> {
+            Value::deserialize(de::value::SeqAccessDeserializer::new(seq)).map($wrap)
+        }
+    };
+}
+
 impl<'de> Deserialize<'de> for Event {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Event, D::Error> {
         d.deserialize_any(EventVisitor)
@@ -168,28 +193,9 @@ impl<'de> Visitor<'de> for EventVisitor {
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Event, E> {
-        json_event(Value::deserialize(v.into_deserializer()))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Event, E> {
-        json_event(Value::deserialize(v.into_deserializer()))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Event, E> {
-        json_event(Value::deserialize(v.into_deserializer()))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Event, E> {
-        json_event(Value::deserialize(v.into_deserializer()))
-    }
+    visit_as_value!('de, Event, json_event);
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Event, E> {
-        json_event(Value::deserialize(v.into_deserializer()))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Event, E> {
-        json_event(Ok(Value::Null))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Event, A::Error> {
-        json_event(Value::deserialize(de::value::SeqAccessDeserializer::new(
-            seq,
-        )))
+        Value::deserialize(v.into_deserializer()).map(json_event)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Event, A::Error> {
         let (mut obj, mut decoded) = (Map::new(), BTreeMap::new());
@@ -213,11 +219,11 @@ impl<'de> Visitor<'de> for EventVisitor {
     }
 }
 
-fn json_event<E>(json: Result<Value, E>) -> Result<Event, E> {
-    json.map(|json| Event {
+fn json_event(json: Value) -> Event {
+    Event {
         json,
         decoded: RefCell::default(),
-    })
+    }
 }
 
 /// One top-level field: decoded if it is a long base64 string, else a `Value`.
@@ -240,18 +246,7 @@ impl<'de> Visitor<'de> for FieldVisitor {
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")
     }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<FieldValue, E> {
-        Value::deserialize(v.into_deserializer()).map(FieldValue::Json)
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<FieldValue, E> {
-        Value::deserialize(v.into_deserializer()).map(FieldValue::Json)
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<FieldValue, E> {
-        Value::deserialize(v.into_deserializer()).map(FieldValue::Json)
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<FieldValue, E> {
-        Value::deserialize(v.into_deserializer()).map(FieldValue::Json)
-    }
+    visit_as_value!('de, FieldValue, FieldValue::Json);
     // `serde_json` lends a string without escapes straight from the runtime's buffer: decoding
     // it here is what saves the copy.
     fn visit_str<E: de::Error>(self, v: &str) -> Result<FieldValue, E> {
@@ -265,12 +260,6 @@ impl<'de> Visitor<'de> for FieldVisitor {
             Some(bytes) => FieldValue::Decoded(bytes),
             None => FieldValue::Json(Value::String(v)),
         })
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<FieldValue, E> {
-        Ok(FieldValue::Json(Value::Null))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<FieldValue, A::Error> {
-        Value::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(FieldValue::Json)
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FieldValue, A::Error> {
         Value::deserialize(de::value::MapAccessDeserializer::new(map)).map(FieldValue::Json)
@@ -548,6 +537,11 @@ pub fn encode_base64(bytes: &[u8]) -> String {
     base64_simd::STANDARD.encode_to_string(bytes)
 }
 
+/// Length of the padded base64 text of `bytes` bytes.
+pub const fn base64_len(bytes: usize) -> usize {
+    4 * bytes.div_ceil(3)
+}
+
 /// `bytes` as a base64 JSON string, the way replies carry payloads.
 ///
 /// Serialized, it is produced piece by piece through the serializer's `collect_str`:
@@ -557,18 +551,6 @@ pub fn encode_base64(bytes: &[u8]) -> String {
 /// the response buffer then grows in steps instead of being resized from exactly full
 /// (docs/envelope.md, "Throughput").
 pub struct Base64<'a>(pub &'a [u8]);
-
-impl Base64<'_> {
-    /// Length of the base64 text.
-    pub fn len(&self) -> usize {
-        4 * self.0.len().div_ceil(3)
-    }
-
-    /// Whether there is nothing to encode.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
 
 impl fmt::Display for Base64<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -768,7 +750,7 @@ mod tests {
             let bytes: Vec<u8> = (0..len).map(|i| (i * 13 % 256) as u8).collect();
             let expected = STANDARD.encode(&bytes);
             assert_eq!(Base64(&bytes).to_string(), expected, "{len}");
-            assert_eq!(Base64(&bytes).len(), expected.len());
+            assert_eq!(base64_len(bytes.len()), expected.len());
             let written = serde_json::to_string(&Base64(&bytes)).unwrap();
             assert_eq!(written, format!("\"{expected}\""), "{len}");
         }

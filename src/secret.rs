@@ -20,21 +20,21 @@ impl SecretBytes {
 
     /// Overwrites every byte of the allocation with zeros; the length stays.
     pub fn wipe(&mut self) {
-        let (ptr, capacity) = (self.0.as_mut_ptr(), self.0.capacity());
-        if capacity == 0 {
-            return;
-        }
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: `ptr` is valid for writes of `capacity` bytes (the Vec's allocation); zeros
-        // are valid `u8`s.
-        unsafe {
-            libc::explicit_bzero(ptr.cast(), capacity);
+        {
+            let capacity = self.0.capacity();
+            if capacity > 0 {
+                // SAFETY: the pointer is valid for writes of `capacity` bytes (the Vec's
+                // allocation); zeros are valid `u8`s.
+                unsafe { libc::explicit_bzero(self.0.as_mut_ptr().cast(), capacity) };
+            }
         }
         #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
         {
-            let _ = ptr;
+            // `Vec::zeroize` wipes the whole allocation and empties the vector: put the length back.
+            let len = self.0.len();
             zeroize::Zeroize::zeroize(&mut self.0);
-            self.0.resize(self.0.capacity(), 0);
+            self.0.resize(len, 0);
         }
     }
 }

@@ -20,7 +20,7 @@ use super::{respond_carrying, Ctx, Operation, Payload, Reply};
 use crate::config::CommitmentPolicy;
 use crate::envelope;
 use crate::error::{Error, ErrorType};
-use crate::event::{Fields, Limit, LAMBDA_PAYLOAD_LIMIT};
+use crate::event::{base64_len, Fields, Limit, LAMBDA_PAYLOAD_LIMIT};
 use crate::kms::non_empty;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::EncryptionAlgorithmSpec;
@@ -175,7 +175,7 @@ fn respond_within_limit(
     plaintext: SecretBytes,
 ) -> Result<Reply, Error> {
     let context_len = serde_json::to_string(&body.encryption_context).map_or(0, |s| s.len());
-    let len = 4 * plaintext.len().div_ceil(3) + body.key_id.len() + context_len + 100;
+    let len = base64_len(plaintext.len()) + body.key_id.len() + context_len + 100;
     if len > LAMBDA_PAYLOAD_LIMIT {
         return Err(Error::new(
             ErrorType::PayloadTooLarge,

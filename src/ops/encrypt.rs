@@ -13,7 +13,7 @@
 use super::{respond_carrying, Ctx, Operation, Payload, Reply};
 use crate::envelope;
 use crate::error::{Error, ErrorType};
-use crate::event::{Fields, Limit, LAMBDA_PAYLOAD_LIMIT};
+use crate::event::{base64_len, Fields, Limit, LAMBDA_PAYLOAD_LIMIT};
 use crate::kms::non_empty;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::EncryptionAlgorithmSpec;
@@ -81,7 +81,7 @@ pub struct EncryptResponse {
 
 /// Size of the encrypt response carrying a ciphertext of `len` bytes.
 pub fn response_len(len: usize, key_id: &str) -> usize {
-    4 * len.div_ceil(3) + key_id.len() + r#"{"ciphertext":"","keyId":"","mode":"envelope"}"#.len()
+    base64_len(len) + key_id.len() + r#"{"ciphertext":"","keyId":"","mode":"envelope"}"#.len()
 }
 
 impl Operation for Encrypt {
@@ -258,7 +258,7 @@ mod tests {
         );
         let response = response_len(envelope, &arn);
         assert!(response <= LAMBDA_PAYLOAD_LIMIT, "{response}");
-        let request = 4 * MAX_ENVELOPE_PLAINTEXT.div_ceil(3)
+        let request = base64_len(MAX_ENVELOPE_PLAINTEXT)
             + r#"{"operation":"encrypt","plaintext":""}"#.len();
         assert!(
             LAMBDA_PAYLOAD_LIMIT - request > 16_000,

@@ -1,6 +1,6 @@
 # kms-lambda developer workflow. Two commands matter on a fresh machine:
 #   make invoke   run the function locally on the sample events (local KMS included)
-#   make test     everything CI runs
+#   make test     the checks CI runs before its deploy rehearsal (.ci/run)
 # Tools (moto, cargo-lambda, cfn-lint, SAM CLI) go into a project-local virtualenv, .venv.
 
 SHELL := /bin/bash
@@ -10,60 +10,62 @@ PYTHON ?= python3
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 
-# The project's own tests and benchmarks need the `test-hooks` feature (src/test_hooks.rs);
-# no deployed build has it.
+# The project's own tests need the `test-hooks` feature (src/kit/test_hooks.rs); no deployed
+# build has it.
 FEATURES := --features test-hooks
 
-.PHONY: help venv invoke test lint fuzz-check unit-and-integration scaffold-check build package deploy deploy-check scaffold bench fuzz clean
+.DEFAULT_GOAL := help
+# The template's lab (benchmarks, fuzzing, scaffolding, the ESDK oracle): make scaffold leaves
+# it out of a copy, so a copy's targets are this file's alone.
+-include lab.mk bench.mk
+
+.PHONY: help venv invoke test lint unit-and-integration template build package deploy deploy-check clean
 
 help:
-	@echo "make invoke    run the function locally on events/ against a local KMS (no AWS account)"
-	@echo "make test      fmt, clippy, unit + integration tests, template checks, scaffold check"
-	@echo "make bench     benchmarks (envelope throughput); results in bench/results/"
-	@echo "make fuzz      fuzz event decoding and envelope parsing (FUZZ_SECONDS each, default 600)"
-	@echo "make build     cross-compile for arm64 Lambda (target/lambda/kms-lambda/bootstrap)"
-	@echo "make package   sam build: the deployable artefact in .aws-sam/build"
-	@echo "make deploy    sam build + sam deploy with samconfig.toml (GUIDED=1 asks for every setting)"
+	@echo "make invoke        run the function locally on events/ against a local KMS (no AWS account)"
+	@echo "make test          lint, unit and integration tests, template checks$(LAB_HELP)"
+	@echo "make template      write template.yaml's keys and role from the tables in src/ops/mod.rs"
+	@echo "make build         cross-compile for arm64 Lambda (target/lambda/kms-lambda/bootstrap)"
+	@echo "make package       make template + sam build: the deployable artefact in .aws-sam/build"
+	@echo "make deploy        package + sam deploy with samconfig.toml (GUIDED=1 asks for every setting)"
 	@echo "make deploy-check  rehearse the deploy offline: local CloudFormation, the deployed role, the arm64 artefact"
-	@echo "make scaffold NAME=my-function DEST=../my-function   copy this template as a new function"
+	@for t in $(LAB_TARGETS); do echo "$$t"; done
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: tools/requirements.txt
+$(VENV)/.installed: tools/requirements.txt $(LAB_REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python -m pip install --quiet -r tools/requirements.txt
+	$(VENV)/bin/python -m pip install --quiet $(addprefix -r ,tools/requirements.txt $(LAB_REQUIREMENTS))
 	touch $@
 
 invoke: venv
 	scripts/run-local.sh
 
-test: venv lint unit-and-integration scaffold-check
+test: venv lint unit-and-integration $(LAB_TESTS)
 	@echo "make test: all checks passed"
 
-lint: venv fuzz-check
-	cargo fmt --all -- --check
-	cargo clippy --all-targets --locked -- -D warnings
-	cargo clippy --all-targets --locked $(FEATURES) -- -D warnings
+# rustfmt on every .rs file git knows and clippy on every target, proving that no file escaped
+# both (scripts/lint.py); then the template and the CI workflow.
+lint: venv
+	$(VENV)/bin/python scripts/lint.py
 	cfn-lint template.yaml
 	sam validate --lint --template template.yaml --region us-east-1
 	actionlint .github/workflows/ci.yml
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
 	check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 
-# The fuzz targets are a separate crate (cargo-fuzz's layout): type-check them so they cannot
-# rot between fuzzing runs. Same lock file and target dir, so nothing is compiled twice.
-fuzz-check:
-	cp Cargo.lock fuzz/Cargo.lock
-	CARGO_TARGET_DIR=$(CURDIR)/target cargo check --quiet --manifest-path fuzz/Cargo.toml
-
-# Unit tests and the integration tests (real binary, Runtime API emulator, local KMS); the
+# Unit tests and the integration tests (real binary, Runtime API emulator, local KMS); the key,
 # least-privilege and metrics checks of template.yaml are among them (tests/template.rs).
 unit-and-integration: venv
 	cargo test --all-targets --locked $(FEATURES)
 
-scaffold-check:
-	scripts/test-scaffold.sh
+# The keys, aliases, outputs, key variables and role statements of template.yaml, from the key
+# and operation tables (tests/template.rs writes them; `make test` fails until they match).
+template:
+	@KMS_LAMBDA_WRITE_TEMPLATE=1 cargo test --quiet --locked $(FEATURES) --test template -- \
+	  --exact the_keys_and_the_role_are_what_the_key_and_operation_tables_say --nocapture \
+	  | grep -e '^make template' || echo "make template: template.yaml is what the tables say"
 
 BOOTSTRAP := target/lambda/kms-lambda/bootstrap
 
@@ -72,7 +74,8 @@ build: venv
 	@ls -l $(BOOTSTRAP)
 
 # SAM runs cargo-lambda in this directory, so .cargo/config.toml applies; both come from .venv.
-package: venv
+# The template is written from the tables first, so what deploys is what the code needs.
+package: venv template
 	sam build
 
 deploy: package
@@ -90,33 +93,6 @@ deploy-check: package
 	KMS_LAMBDA_DEPLOY_STATE=$(DEPLOY_STATE) KMS_LAMBDA_DEPLOY_BOOTSTRAP=$(CURDIR)/$(SAM_BOOTSTRAP) \
 	  cargo test --locked $(FEATURES) --test deploy -- --ignored --nocapture; \
 	  status=$$?; $(VENV)/bin/python scripts/deploy_check.py stop $(DEPLOY_STATE); exit $$status
-
-# Benchmarks (never part of `make test`): the release binary under the emulator against the
-# local KMS, beside a plain SDK call and the Node.js v3 peer; envelope throughput; arm64 size.
-bench: venv
-	npm ci --prefix bench/node --no-audit --no-fund
-	cargo lambda build --release --arm64 --bin kms-lambda
-	$(VENV)/bin/python scripts/artifact-size.py target/lambda/kms-lambda/bootstrap bench/results/artifact.json
-	cargo bench --bench envelope
-	cargo bench $(FEATURES) --bench lambda
-
-# Fuzzing with cargo-fuzz (libFuzzer + AddressSanitizer). Not part of `make test`.
-# RUSTC_BOOTSTRAP lets the stable toolchain take the sanitizer flags cargo-fuzz passes.
-FUZZ_SECONDS ?= 600
-FUZZ_TARGETS := event_decoding envelope_parsing
-fuzz:
-	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
-	mkdir -p fuzz/corpus/event_decoding fuzz/corpus/envelope_parsing
-	cp tests/bad-input/*.json events/*.json fuzz/corpus/event_decoding/
-	cp fuzz/seeds/envelope_parsing/* fuzz/corpus/envelope_parsing/
-	for t in $(FUZZ_TARGETS); do \
-	  RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz $$t fuzz/corpus/$$t -- \
-	    -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 || exit 1; \
-	done
-
-scaffold:
-	@test -n "$(NAME)" -a -n "$(DEST)" || { echo "usage: make scaffold NAME=my-function DEST=../my-function" >&2; exit 2; }
-	$(PYTHON) scripts/scaffold.py "$(NAME)" "$(DEST)"
 
 clean:
 	rm -rf target .local .aws-sam

@@ -1,6 +1,7 @@
 //! Refuses to build without `AWS_LC_SYS_NO_JITTER_ENTROPY`, which `.cargo/config.toml` sets
-//! for aws-lc's build: losing it silently would put ~30 ms of CPU jitter sampling back into the
-//! first TLS handshake — over half a second of a 128 MB function's first invoke. It is lost when
+//! for aws-lc's build: losing it silently would put tens of milliseconds of CPU jitter sampling
+//! back into the first TLS handshake — many times that at a 128 MB function's CPU share
+//! (docs/benchmarks.md). It is lost when
 //! cargo runs outside this directory (cargo reads `.cargo/config.toml` from the directory it is
 //! run in, not from the manifest's). To keep aws-lc's jitter entropy on purpose, set it to 0.
 
@@ -10,12 +11,12 @@ fn main() {
         Ok("1") => {}
         Ok(other) => println!(
             "cargo:warning=AWS_LC_SYS_NO_JITTER_ENTROPY={other}: aws-lc keeps its CPU-jitter \
-             seeding, ~30 ms of CPU on the first TLS handshake (docs/benchmarks.md)"
+             seeding, tens of ms of CPU on the first TLS handshake (docs/benchmarks.md)"
         ),
         Err(_) => panic!(
             "AWS_LC_SYS_NO_JITTER_ENTROPY is not set, so aws-lc would seed its random generator \
-             from CPU jitter (~30 ms of CPU on the first TLS handshake, over half a second on a \
-             128 MB Lambda). Run cargo from the project directory, where .cargo/config.toml sets \
+             from CPU jitter (tens of ms of CPU on the first TLS handshake, many times that at a \
+             128 MB Lambda's CPU share). Run cargo from the project directory, where .cargo/config.toml sets \
              it, or set it yourself (1; or 0 to keep jitter seeding on purpose)."
         ),
     }

@@ -8,6 +8,8 @@
 
 #[path = "lambda/conditions.rs"]
 mod conditions;
+#[path = "lambda/cpu.rs"]
+mod cpu;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -145,6 +147,15 @@ fn main() {
     rt.block_on(run(full));
 }
 
+/// glibc's settings as `template.yaml` deploys them, so the function runs here as it does there.
+fn deployed_glibc_tunables() -> String {
+    include_str!("../template.yaml")
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("GLIBC_TUNABLES: "))
+        .expect("template.yaml sets GLIBC_TUNABLES")
+        .to_string()
+}
+
 /// The function binary: this build's, or `KMS_LAMBDA_BENCH_BIN` to compare another build.
 fn function_binary() -> String {
     std::env::var("KMS_LAMBDA_BENCH_BIN")
@@ -167,11 +178,21 @@ async fn run(full: bool) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let url = support::kms_url();
     let key = support::create_key(&url).await;
-    let base_env = vec![
-        ("KMS_KEY_ID", key.alias.clone()),
+    // A key of every kind in the table, each in its variable (the first, `key`, is the one the
+    // encrypt events use).
+    let mut key_vars = vec![(key.kind.variable, key.alias.clone())];
+    for kind in &kms_lambda::ops::KEYS[1..] {
+        key_vars.push((
+            kind.variable,
+            support::create_key_of(&url, kind).await.alias,
+        ));
+    }
+    let mut base_env = key_vars.clone();
+    base_env.extend([
         ("AWS_ENDPOINT_URL_KMS", url.clone()),
         ("AWS_LAMBDA_LOG_LEVEL", "WARN".to_string()),
-    ];
+        ("GLIBC_TUNABLES", deployed_glibc_tunables()),
+    ]);
     let rust = |eager: bool| {
         let mut env = base_env.clone();
         if eager {
@@ -203,10 +224,14 @@ async fn run(full: bool) {
         name: "Rust",
         program: function_binary(),
         args: vec![],
-        env: vec![
-            ("KMS_KEY_ID", key.alias.clone()),
-            ("AWS_LAMBDA_LOG_LEVEL", "WARN".to_string()),
-        ],
+        env: key_vars
+            .iter()
+            .cloned()
+            .chain([
+                ("AWS_LAMBDA_LOG_LEVEL", "WARN".to_string()),
+                ("GLIBC_TUNABLES", deployed_glibc_tunables()),
+            ])
+            .collect(),
     }];
     // Other builds of the function, as more columns of the same run, to keep or reject a
     // candidate change on numbers: KMS_LAMBDA_BENCH_EXTRA="name=/path/to/bootstrap,…".

@@ -7,8 +7,9 @@ tests/deploy.rs, which runs the function itself.
 Usage:
   deploy_check.py artefact BOOTSTRAP        check the built artefact (arm64, glibc, aws-lc flag)
   deploy_check.py prepare BOOTSTRAP STATE   start moto, deploy, write STATE (JSON) for the test
-  deploy_check.py policy STATE [--without ACTION] [--widen]
-                                            rewrite the role's KMS statement (admin credentials)
+  deploy_check.py policy STATE [--without SID ACTION]
+                                            rewrite the role's KMS statements (admin credentials):
+                                            as deployed, or without one action of one statement
   deploy_check.py stop STATE                stop moto
 
 What is proven, and what is not, is listed in the README's deploy section.
@@ -65,8 +66,10 @@ def start_moto():
     env.pop("INITIAL_NO_AUTH_ACTION_COUNT", None)  # no enforcement until enforce_iam()
     os.makedirs(os.path.join(ROOT, ".local"), exist_ok=True)
     out = open(os.path.join(ROOT, ".local", "deploy-check-moto.log"), "w")
+    # moto, with what its CloudFormation and IAM lack for keys of several kinds (see the script).
     proc = subprocess.Popen(
-        [os.path.join(ROOT, ".venv", "bin", "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        [os.path.join(ROOT, ".venv", "bin", "python"), os.path.join(ROOT, "scripts", "moto_server.py"),
+         "-H", "127.0.0.1", "-p", str(port)],
         env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
     )
     for _ in range(300):
@@ -175,16 +178,33 @@ def deploy(pid, url, bootstrap, state_path):
     unresolved = [k for k in declared if not outputs.get(k) or re.search(r"\$\{|Fn::|\{'|None", outputs[k])]
     if set(declared) != set(outputs) or unresolved:
         fail(f"outputs declared {sorted(declared)}, resolved {outputs}; unresolved: {unresolved}")
-    expect = {
+    patterns = {
         "FunctionName": rf"^{STACK}-kms-lambda$",
-        "KeyArn": r"^arn:aws:kms:us-east-1:\d{12}:key/[0-9a-f-]{36}$",
-        "KeyAlias": rf"^alias/{STACK}-kms-lambda$",
         "Dashboard": rf"dashboards:name={STACK}-kms-lambda$",
     }
-    for k, pattern in expect.items():
-        if k in outputs and not re.search(pattern, outputs[k]):
-            fail(f"output {k} = {outputs[k]!r} does not match {pattern}")
+    for k, v in outputs.items():
+        pattern = patterns.get(k) or (
+            r"^arn:aws:kms:us-east-1:\d{12}:key/[0-9a-f-]{36}$" if k.endswith("KeyArn")
+            else rf"^alias/{STACK}-[a-z0-9-]+$" if k.endswith("KeyAlias") else None)
+        if pattern and not re.search(pattern, v):
+            fail(f"output {k} = {v!r} does not match {pattern}")
     log("every output resolved: " + ", ".join(f"{k}={v}" for k, v in sorted(outputs.items())))
+
+    # The keys: each of the spec and usage the template gives it, and its alias.
+    kms = client("kms", url, admin)
+    keys = {}  # logical id -> {"arn", "alias"}
+    for name, r in cfn_template["Resources"].items():
+        if r["Type"] != "AWS::KMS::Key":
+            continue
+        meta = kms.describe_key(KeyId=created[name]["PhysicalResourceId"])["KeyMetadata"]
+        want = (r["Properties"].get("KeySpec", "SYMMETRIC_DEFAULT"), r["Properties"].get("KeyUsage", "ENCRYPT_DECRYPT"))
+        got = (meta["KeySpec"], meta["KeyUsage"])
+        if got != want:
+            fail(f"key {name} is {got}, the template says {want}")
+        aliases = [a["AliasName"] for a in kms.list_aliases(KeyId=meta["KeyId"])["Aliases"]]
+        keys[name] = {"arn": meta["Arn"], "alias": aliases[0] if aliases else None}
+        log(f"key {name}: {got[0]} for {got[1]}, alias {keys[name]['alias']}")
+    arns = {k["arn"]: name for name, k in keys.items()}
 
     lam = client("lambda", url, admin)
     conf = lam.get_function_configuration(FunctionName=outputs["FunctionName"])
@@ -194,13 +214,16 @@ def deploy(pid, url, bootstrap, state_path):
         "Handler": (conf.get("Handler"), "bootstrap"),
         "MemorySize": (conf.get("MemorySize"), 128),
         "Timeout": (conf.get("Timeout"), 10),
-        "KMS_KEY_ID": (env.get("KMS_KEY_ID"), outputs["KeyArn"]),
     }
     # moto's CloudFormation does not pass Architectures on to Lambda (it reads back x86_64), so
     # the architecture is checked in the translated template; the artefact's own ELF header is
     # checked by tests/deploy.rs.
     function = [r for r in cfn_template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"][0]
     checks["Architectures (template)"] = (function["Properties"].get("Architectures"), ["arm64"])
+    # Every variable the template sets to a key's ARN holds that key's ARN.
+    for var, value in function["Properties"]["Environment"]["Variables"].items():
+        if isinstance(value, dict) and value.get("Fn::GetAtt", [None])[0] in keys:
+            checks[var] = (env.get(var), keys[value["Fn::GetAtt"][0]]["arn"])
     wrong = {k: v for k, v in checks.items() if v[0] != v[1]}
     if wrong:
         fail(f"deployed configuration differs (got, expected): {wrong}")
@@ -209,10 +232,11 @@ def deploy(pid, url, bootstrap, state_path):
     log(f"deployed function: {conf['Runtime']}, arm64 (template), {conf['MemorySize']} MB, "
         f"{conf['Timeout']} s, role {role_name}, environment {sorted(env)}")
 
-    policies = client("iam", url, admin).list_role_policies(RoleName=role_name)["PolicyNames"]
+    iam = client("iam", url, admin)
+    policies = {}
     statements = []
-    for name in policies:
-        doc = client("iam", url, admin).get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
+    for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
+        doc = iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
         if isinstance(doc, str):
             # moto's CloudFormation stores an inline role policy as the text of a Python dict.
             import ast
@@ -223,21 +247,22 @@ def deploy(pid, url, bootstrap, state_path):
                 doc = json.loads(text)
             except ValueError:
                 doc = ast.literal_eval(text)
+        policies[name] = doc
         for st in (doc["Statement"] if isinstance(doc["Statement"], list) else [doc["Statement"]]):
             actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
             if any(a.startswith("kms:") for a in actions):
-                statements.append({"policy": name, "statement": st})
-    if len(statements) != 1:
-        fail(f"expected one KMS statement in the role, found {statements}")
-    kms_statement = statements[0]
-    if kms_statement["statement"]["Resource"] != outputs["KeyArn"]:
-        fail(f"the role's KMS statement is on {kms_statement['statement']['Resource']}, not the stack's key")
-    log(f"role policy {kms_statement['policy']}: {kms_statement['statement']['Action']} on the stack's key")
+                statements.append({"policy": name, "sid": st.get("Sid"), "actions": actions, "resource": st["Resource"]})
+    if not statements:
+        fail("the role has no KMS statement")
+    for st in statements:
+        if st["resource"] not in arns:
+            fail(f"the role's statement {st['sid']} is on {st['resource']}, not on one of the stack's keys")
+        log(f"role policy {st['policy']}, {st['sid']}: {st['actions']} on {arns[st['resource']]}")
 
     creds = client("sts", url, admin).assume_role(RoleArn=role_arn, RoleSessionName="deploy-check")["Credentials"]
     # moto's Lambda API mis-verifies signatures once IAM is enforced, so everything above ran
     # before; from here on every request — the function's KMS calls first — is authenticated
-    # and authorised against IAM.
+    # and authorised against IAM, each KMS request on the key it names (scripts/moto_server.py).
     enforce_iam(url)
     log("IAM enforced from here on: every request is signed and checked against its caller's policies")
     state = {
@@ -245,32 +270,38 @@ def deploy(pid, url, bootstrap, state_path):
         "url": url,
         "admin": admin,
         "outputs": outputs,
+        "keys": keys,
         "environment": env,
         "memory_mb": conf["MemorySize"],
         "timeout_s": conf["Timeout"],
         "role_name": role_name,
-        "policy_name": kms_statement["policy"],
-        "statement": kms_statement["statement"],
+        "policies": policies,
+        "statements": statements,
         "role_credentials": {k: creds[k] for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")},
     }
     json.dump(state, open(state_path, "w"), indent=1)
     log(f"assumed the deployed role; state in {state_path}")
 
 
-def policy(state_path, without=None, widen=False):
+def policy(state_path, without=None):
+    """Puts the role's policies back as deployed, or without one action of one statement."""
     state = json.load(open(state_path))
-    st = dict(state["statement"])
-    actions = [a for a in st["Action"] if a != without]
-    st["Action"] = actions
-    if widen:
-        # moto denies KMS statements scoped to a key ARN even for that key, so the enforcement
-        # run puts "*" where the template has the key; the template keeps the key-scoped form.
-        st["Resource"] = "*"
-    doc = {"Version": "2012-10-17", "Statement": [st]}
-    client("iam", state["url"], state["admin"]).put_role_policy(
-        RoleName=state["role_name"], PolicyName=state["policy_name"], PolicyDocument=json.dumps(doc)
-    )
-    print(json.dumps({"actions": actions, "resource": st["Resource"]}))
+    removed = None
+    for name, doc in state["policies"].items():
+        doc = json.loads(json.dumps(doc))
+        sts = doc["Statement"] if isinstance(doc["Statement"], list) else [doc["Statement"]]
+        for st in sts:
+            if without and st.get("Sid") == without[0]:
+                actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+                st["Action"] = [a for a in actions if a != without[1]]
+                removed = (st["Sid"], without[1], st["Resource"])
+        doc["Statement"] = sts
+        client("iam", state["url"], state["admin"]).put_role_policy(
+            RoleName=state["role_name"], PolicyName=name, PolicyDocument=json.dumps(doc)
+        )
+    if without and removed is None:
+        fail(f"no statement {without[0]} to remove {without[1]} from")
+    print(json.dumps({"removed": removed}))
 
 
 # provided.al2023 ships glibc 2.34: the artefact may need no newer symbol version.
@@ -297,7 +328,8 @@ def artefact(bootstrap):
 
     # The aws-lc that went into it was built without CPU-jitter entropy (.cargo/config.toml):
     # the newest aws-lc build of the arm64 target has no jitterentropy objects.
-    build = os.path.join(ROOT, "target", "aarch64-unknown-linux-gnu", "release", "build")
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+    build = os.path.join(target, "aarch64-unknown-linux-gnu", "release", "build")
     archives = []
     for dirpath, _, files in os.walk(build):
         archives += [os.path.join(dirpath, f) for f in files if f.startswith("libaws_lc") and f.endswith("crypto.a")]
@@ -332,8 +364,8 @@ def main():
         prepare(sys.argv[2], sys.argv[3])
     elif cmd == "policy":
         args = sys.argv[3:]
-        without = args[args.index("--without") + 1] if "--without" in args else None
-        policy(sys.argv[2], without, "--widen" in args)
+        without = tuple(args[args.index("--without") + 1:][:2]) if "--without" in args else None
+        policy(sys.argv[2], without)
     elif cmd == "stop":
         stop(sys.argv[2])
     else:

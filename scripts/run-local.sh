@@ -9,7 +9,6 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 KMS_PORT=${KMS_PORT:-4599}
 WATCH_PORT=${WATCH_PORT:-9000}
-ALIAS=alias/kms-lambda-local
 mkdir -p .local
 
 groups=()
@@ -31,11 +30,13 @@ echo "==> local KMS (moto) on 127.0.0.1:$KMS_PORT"
 setsid moto_server -H 127.0.0.1 -p "$KMS_PORT" >.local/moto.log 2>&1 &
 groups+=($!)
 wait_port "$KMS_PORT" 30 moto_server
-key_arn=$(python3 scripts/create_key.py "http://127.0.0.1:$KMS_PORT" "$ALIAS")
-echo "    key $key_arn as $ALIAS"
+
+echo "==> a local key of each kind in src/ops/mod.rs (cargo run --example local-keys)"
+# Each under its local alias (alias/local/<kind>), as events/ and tests/bad-input/ name them.
+key_variables=$(cargo run --quiet --locked --example local-keys -- "http://127.0.0.1:$KMS_PORT")
 
 cat >.local/function.env <<ENV
-KMS_KEY_ID=$ALIAS
+$key_variables
 AWS_ENDPOINT_URL_KMS=http://127.0.0.1:$KMS_PORT
 AWS_REGION=us-east-1
 AWS_ACCESS_KEY_ID=local
@@ -45,7 +46,7 @@ ENV
 
 echo "==> building the function (cargo build --bin kms-lambda)"
 # watch builds on the first invoke, inside that invoke's deadline: build first.
-cargo build --bin kms-lambda
+cargo build --locked --bin kms-lambda
 
 echo "==> cargo lambda watch on port $WATCH_PORT (function log in .local/watch.log)"
 setsid cargo lambda watch --ignore-changes --invoke-address 127.0.0.1 --invoke-port "$WATCH_PORT" \
@@ -56,7 +57,7 @@ wait_port "$WATCH_PORT" 60 "cargo lambda watch"
 echo
 # Every sample event (each encrypt is decrypted again), then the bad-input corpus.
 failures=0
-python3 scripts/send_events.py "$ALIAS" "$WATCH_PORT" || failures=1
+python3 scripts/send_events.py "$WATCH_PORT" || failures=1
 
 echo
 echo "==> last EMF lines from the function (init-to-send latency)"

@@ -1,33 +1,70 @@
 #!/usr/bin/env bash
-# Checks `make scaffold` and the README's "Add an operation" walk-through. Run by `make test`.
-#  1. The copy holds no leftover name and builds.
-#  2. The walk-through's code blocks, taken from the copy's README, are applied to the copy
-#     (scripts/walkthrough.py); the copy is formatted and lint-clean and its unit, template,
-#     sample-event, bad-input and entropy tests pass with the new operation (the entropy test
-#     shows the copy's build kept .cargo/config.toml's AWS_LC_SYS_NO_JITTER_ENTROPY).
-# Shares this project's target dir so the dependencies are not compiled again.
+# The scaffold check, run by `make test`:
+#  1. `make scaffold` makes a lean copy: no leftover name, none of the lab, a README of its own,
+#     no unsafe code but the wiping of secrets, a Cargo.lock that nothing rewrites. Its size is
+#     printed beside the template's.
+#  2. The README's walk-throughs, taken from the copy's own README, are applied to it
+#     (scripts/walkthrough.py): describeKey on the same key, then generateMac and verifyMac on a
+#     new HMAC key, which may touch at most five files besides its bad-input cases (and
+#     template.yaml, which `make template` writes).
+#  3. The copy's own `make test` passes, walk-throughs included.
+# The copy shares this project's target dir and virtualenv: nothing is compiled or installed
+# twice. KEEP_SCAFFOLD=DIR keeps the copy in DIR (.ci/run rehearses its deploy there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dest=$(mktemp -d)
-trap 'rm -rf "$dest"' EXIT
-make --no-print-directory scaffold NAME=scaffold-probe DEST="$dest/scaffold-probe" >/dev/null
-copy="$dest/scaffold-probe"
-if grep -rIn -e 'kms-lambda' -e 'kms_lambda' -e 'KmsLambda' -e 'KMS_LAMBDA' "$copy"; then
-  echo "scaffold: the lines above still carry the template's name" >&2
-  exit 1
+root=$PWD
+if [ -n "${KEEP_SCAFFOLD:-}" ]; then
+  dest=$KEEP_SCAFFOLD
+  rm -rf "$dest"
+  mkdir -p "$dest"
+else
+  dest=$(mktemp -d)
+  trap 'rm -rf "$dest"' EXIT
 fi
-grep -q '^name = "scaffold-probe"' "$copy/Cargo.toml"
-grep -q 'Binary: scaffold-probe' "$copy/template.yaml"
-grep -q 'Default: ScaffoldProbe' "$copy/template.yaml"
-grep -q 'use scaffold_probe::' "$copy/src/main.rs"
-export CARGO_TARGET_DIR="$PWD/target"
-cargo check --quiet --locked --all-targets --manifest-path "$copy/Cargo.toml"
-echo "scaffold: the copy builds as scaffold-probe and holds no kms-lambda names"
+copy="$dest/scaffold-probe"
+fail() { echo "scaffold check: $*" >&2; exit 1; }
+make --no-print-directory scaffold NAME=scaffold-probe DEST="$copy" >/dev/null
 
-python3 scripts/walkthrough.py "$copy/README.md" "$copy"
+# 1. What the copy holds.
+if grep -rIn --exclude=README.md -e 'kms-lambda' -e 'kms_lambda' -e 'KmsLambda' -e 'KMS_LAMBDA' "$copy"; then
+  fail "the lines above still carry the template's name"
+fi
+grep -q '^# scaffold-probe$' "$copy/README.md" || fail "the copy's README is not its own"
+grep -q '^## Errors$' "$copy/README.md" || fail "the copy's README has no Errors table"
+for lab in lab.mk bench.mk docs fuzz bench benches examples/kms-gate tests/fault_matrix.rs \
+           tests/esdk_interop.rs scripts/scaffold.py tools/requirements-lab.txt; do
+  [ ! -e "$copy/$lab" ] || fail "the copy carries the lab's $lab"
+done
+! grep -q '^\[\[bench\]\]' "$copy/Cargo.toml" || fail "the copy's Cargo.toml names benchmarks it does not have"
+unsafe_code=$(grep -rlnE --include='*.rs' 'unsafe *(\{|fn |impl |extern )' "$copy" | sed "s|$copy/||" | grep -v '^src/kit/secret.rs$' || true)
+[ -z "$unsafe_code" ] || fail "unsafe code beyond wiping secrets in: $unsafe_code"
+lines() { (cd "$1" && eval "$2" | tr '\n' '\0' | xargs -0 cat | wc -l); }
+copy_lines=$(lines "$copy" "find . -type f")
+own_lines=$(lines "$root" "git ls-files")
+echo "scaffold check: the copy holds $(find "$copy" -type f | wc -l) files, $copy_lines lines (this repository: $(git ls-files | wc -l) files, $own_lines lines)"
+
+# The copy is a git project of its own from here on: what each walk-through touches is its diff.
 cd "$copy"
-cargo fmt --all -- --check
-cargo clippy --quiet --locked --all-targets --features test-hooks -- -D warnings
-MOTO_SERVER="$OLDPWD/.venv/bin/moto_server" cargo test --quiet --locked --features test-hooks \
-  --lib --test template --test events --test bad_input --test entropy
-echo "scaffold: the README's walk-through adds describeKey to a copy, and its tests pass"
+git init -q && git add -A && git -c user.name=scaffold -c user.email=scaffold@localhost commit -qm scaffold
+ln -s "$root/.venv" .venv
+touch -r .venv/.installed tools/requirements.txt   # the shared .venv is up to date
+export CARGO_TARGET_DIR="$root/target" MOTO_SERVER="$root/.venv/bin/moto_server"
+cargo tree --offline --quiet >/dev/null   # resolves as `cargo build` and `cargo lambda watch` do, rewriting an unordered lock
+git diff --quiet Cargo.lock || fail "cargo rewrites the copy's Cargo.lock: $(git diff --stat Cargo.lock)"
+echo "scaffold check: the copy builds as scaffold-probe, leaves the lab behind, and its Cargo.lock stays as made"
+
+# 2. The walk-throughs, as a copier follows them.
+for walk in describe-key mac; do
+  python3 "$root/scripts/walkthrough.py" README.md . "$walk"
+  touched=$( (git diff --name-only; git ls-files --others --exclude-standard) | sort -u \
+             | grep -v -e '^tests/bad-input/' -e '^template.yaml$' || true)
+  echo "scaffold check: walk-through $walk touched $(echo "$touched" | wc -l) files besides bad-input cases and template.yaml: $(echo $touched)"
+  if [ "$walk" = mac ] && [ "$(echo "$touched" | wc -l)" -gt 5 ]; then
+    fail "a new kind of key took more than five files"
+  fi
+  git add -A && git -c user.name=scaffold -c user.email=scaffold@localhost commit -qm "$walk"
+done
+
+# 3. The copy's own checks.
+make --no-print-directory test
+echo "scaffold check: the copy's make test passes with describeKey, generateMac and verifyMac"

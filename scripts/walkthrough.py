@@ -1,33 +1,38 @@
 #!/usr/bin/env python3
-"""Applies the README's "Add an operation" walk-through to a copy of this project.
+"""Applies one of the README's "Add an operation" walk-throughs to a copy of this project.
 
-Usage: walkthrough.py README.md DEST
+Usage: walkthrough.py README.md DEST NAME
 
-Each step of the walk-through in the README is a fenced code block preceded by a marker:
+Each step of walk-through NAME is a fenced code block after a marker:
 
-  <!-- walkthrough: create PATH -->          the block is the whole new file PATH
-  <!-- walkthrough: insert PATH after LINE --> the block goes after the line of PATH that reads
-                                              LINE (leading and trailing spaces ignored)
-  <!-- walkthrough: merge-json PATH -->      the block is a JSON object merged into PATH
+  <!-- walkthrough NAME: create PATH -->           the block is the whole new file PATH
+  <!-- walkthrough NAME: insert PATH after LINE --> the block goes after the line of PATH that
+                                                    reads LINE (spaces around it ignored)
+  <!-- walkthrough NAME: merge-json PATH -->       the block is a JSON object merged into PATH
+  <!-- walkthrough NAME: run -->                   the block is shell, run in DEST
 
-`make test` (scripts/test-scaffold.sh) runs it on a scaffolded copy and then runs the copy's
-tests, so the walk-through cannot drift from what compiles and passes.
+It prints the files it wrote. `make test` (scripts/test-scaffold.sh) applies each walk-through
+to a scaffolded copy and runs the copy's own `make test`, so the README cannot drift from what
+compiles and passes.
 """
 import json
 import os
 import re
+import subprocess
 import sys
 
-MARKER = re.compile(r"<!-- walkthrough: (create|insert|merge-json) (\S+)(?: after (.+?))? -->")
+MARKER = re.compile(
+    r"<!-- walkthrough (\S+): (create|insert|merge-json|run)(?: (\S+))?(?: after (.+?))? -->"
+)
 
 
-def steps(readme):
+def steps(readme, name):
     lines = readme.splitlines()
     i = 0
     while i < len(lines):
         m = MARKER.fullmatch(lines[i].strip())
         i += 1
-        if not m:
+        if not m or m.group(1) != name:
             continue
         while not lines[i].startswith("```"):
             i += 1
@@ -35,17 +40,17 @@ def steps(readme):
         end = start
         while not lines[end].startswith("```"):
             end += 1
-        yield m.group(1), m.group(2), m.group(3), "\n".join(lines[start:end]) + "\n"
+        yield m.group(2), m.group(3), m.group(4), "\n".join(lines[start:end]) + "\n"
         i = end + 1
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) != 4:
         sys.exit(__doc__)
-    readme, dest = sys.argv[1], sys.argv[2]
+    readme, dest, name = sys.argv[1:]
     done = 0
-    for action, path, anchor, block in steps(open(readme, encoding="utf-8").read()):
-        target = os.path.join(dest, path)
+    for action, path, anchor, block in steps(open(readme, encoding="utf-8").read(), name):
+        target = os.path.join(dest, path or "")
         if action == "create":
             os.makedirs(os.path.dirname(target), exist_ok=True)
             with open(target, "w", encoding="utf-8") as f:
@@ -58,15 +63,20 @@ def main():
             text[at[0] + 1 : at[0] + 1] = [block]
             with open(target, "w", encoding="utf-8") as f:
                 f.write("".join(text))
-        else:
+        elif action == "merge-json":
             data = json.load(open(target, encoding="utf-8"))
             data.update(json.loads(block))
             with open(target, "w", encoding="utf-8") as f:
                 f.write(json.dumps(dict(sorted(data.items())), indent=1) + "\n")
+        else:
+            print(f"walkthrough {name}: run {block.strip()}", flush=True)
+            subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=dest, check=True)
+            done += 1
+            continue
         done += 1
-        print(f"walkthrough: {action} {path}")
+        print(f"walkthrough {name}: {action} {path}", flush=True)
     if done == 0:
-        sys.exit("walkthrough: no steps found in " + readme)
+        sys.exit(f"walkthrough: no steps of {name!r} in {readme}")
 
 
 if __name__ == "__main__":

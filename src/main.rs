@@ -1,53 +1,52 @@
 //! The INIT story: read configuration, set up logging, prepare what signs nothing, start the
 //! runtime loop. Nothing here touches the network: the KMS client is built by the first
-//! invocation (see `lazy`), so nothing signed can sit in a frozen or snapshotted sandbox.
+//! invocation (see `kit::kms::lazy`), so nothing signed can sit in a frozen or snapshotted
+//! sandbox.
 
-use kms_lambda::config::Config;
-use kms_lambda::event::Event;
-use kms_lambda::handler::App;
-use kms_lambda::kms::SdkClientBuilder;
-use kms_lambda::{logging, memory, raw_event::RawEventGuard};
+use kms_lambda::kit::config::Config;
+use kms_lambda::kit::event::{raw::RawEventGuard, Event};
+use kms_lambda::kit::handler::App;
+use kms_lambda::kit::kms::client::SdkClientBuilder;
+use kms_lambda::kit::logging;
+use kms_lambda::ops::{KEYS, OPERATIONS};
 use lambda_runtime::{layers::TracingLayer, service_fn, LambdaEvent, Runtime};
 use std::process::ExitCode;
 
-/// Large buffers get pages of their own and give them back when freed (see `memory`).
-#[global_allocator]
-static ALLOCATOR: memory::LargeBuffersMapped = memory::LargeBuffersMapped;
-
-fn main() -> ExitCode {
-    // Before the runtime's threads exist and anything large is allocated.
-    memory::configure_allocator();
-    match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime.block_on(init_then_serve()),
-        Err(err) => {
-            eprintln!("kms-lambda: cannot start the async runtime: {err}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-async fn init_then_serve() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     logging::init();
 
-    // Fail the deployment at start-up, with one line naming the variable.
-    let config = match Config::from_env() {
+    // Every default key and setting, checked now: a typo fails the deployment at start-up with
+    // one line naming the variable.
+    let config = match Config::from_env(KEYS) {
         Ok(config) => config,
         Err(err) => {
             eprintln!("kms-lambda: {err}");
             return ExitCode::FAILURE;
         }
     };
-    tracing::debug!(key_id = %config.key_id, max_attempts = config.max_attempts, "configuration loaded");
+    tracing::debug!(keys = ?config.keys, max_attempts = config.max_attempts, "configuration loaded");
 
     // Prepared now, while INIT has the CPU to spare: the SDK configuration and the HTTPS
     // connector with its trust roots. Nothing in them signs, sends or expires. The KMS client
-    // itself is built by the first invocation (see `kms::SdkClientBuilder` and `lazy`).
+    // itself is built by the first invocation.
     let builder = SdkClientBuilder::new(&config);
     if let Err(err) = builder.prepare().await {
         eprintln!("kms-lambda: {err}");
         return ExitCode::FAILURE;
     }
-    let app = App::new(config, builder);
+    #[cfg(feature = "test-hooks")]
+    let operations = kms_lambda::kit::test_hooks::with_test_rows(OPERATIONS);
+    #[cfg(not(feature = "test-hooks"))]
+    let operations = OPERATIONS;
+    let app = App::new(operations, config, builder);
+    #[cfg(feature = "test-hooks")]
+    if std::env::var_os(kms_lambda::kit::test_hooks::EAGER_CLIENT).is_some() {
+        // Benchmarks only: build the client in INIT, to price the lazy build against it.
+        if let Err(err) = app.client().get().await {
+            eprintln!("kms-lambda: test hook: the eager client build failed: {err}");
+        }
+    }
     let for_handler = app.clone();
     let handler = service_fn(move |event: LambdaEvent<Event>| {
         let app = for_handler.clone();

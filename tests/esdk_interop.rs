@@ -19,7 +19,7 @@ use std::time::Duration;
 use support::{Harness, Outcome};
 
 /// The function's frame length, and the sizes around it.
-const FRAME: usize = kms_lambda::envelope::FRAME_LENGTH as usize;
+const FRAME: usize = kms_lambda::kit::envelope::FRAME_LENGTH as usize;
 const LARGEST: usize = kms_lambda::ops::encrypt::MAX_ENVELOPE_PLAINTEXT;
 
 struct PythonEsdk {
@@ -208,7 +208,7 @@ async fn a_format_1_message_opens_only_when_the_commitment_policy_allows_it() {
 /// Offsets of a message's parts, read with the function's own parser (checked against the
 /// layout in src/envelope/format.rs by the unit tests and by the Python ESDK above).
 fn parts(blob: &[u8]) -> Vec<(&'static str, usize)> {
-    let m = kms_lambda::envelope::parse(blob).expect("a valid message");
+    let m = kms_lambda::kit::envelope::parse(blob).expect("a valid message");
     let at = |part: &[u8]| part.as_ptr() as usize - blob.as_ptr() as usize;
     let edk = &m.data_keys[0];
     let header_end = m.header.len();
@@ -262,7 +262,10 @@ async fn every_tampered_part_of_a_message_is_invalid_ciphertext_and_never_plaint
             (format!("a bit flipped in the {name}"), b)
         })
         .collect();
-    let header_end = kms_lambda::envelope::parse(&blob).unwrap().header.len();
+    let header_end = kms_lambda::kit::envelope::parse(&blob)
+        .unwrap()
+        .header
+        .len();
     for (name, len) in [
         ("truncated in the header", header_end - 10),
         ("truncated after the header", header_end + 16),

@@ -5,6 +5,7 @@ mod support;
 
 use base64::Engine;
 
+use kms_lambda::ops::KEYS;
 use serde_json::{json, Value};
 use std::time::Duration;
 use support::{b64, decrypt, encrypt, Canned, Harness};
@@ -158,27 +159,24 @@ async fn every_invocation_writes_one_consistent_emf_line() {
 
 #[tokio::test]
 async fn invalid_configuration_fails_start_up_with_one_line_naming_the_variable() {
+    let first = KEYS[0].variable;
     for (env, variable) in [
-        (vec![("KMS_KEY_ID", "")], "KMS_KEY_ID"),
+        (vec![(first, "")], first),
+        (vec![("KMS_MAX_ATTEMPTS", "lots")], "KMS_MAX_ATTEMPTS"),
         (
-            vec![("KMS_KEY_ID", "alias/ok"), ("KMS_MAX_ATTEMPTS", "lots")],
-            "KMS_MAX_ATTEMPTS",
-        ),
-        (
-            vec![
-                ("KMS_KEY_ID", "alias/ok"),
-                ("KMS_CLOCK_OFFSET_SECONDS", "15m"),
-            ],
+            vec![("KMS_CLOCK_OFFSET_SECONDS", "15m")],
             "KMS_CLOCK_OFFSET_SECONDS",
         ),
         // The Region is read while INIT prepares the SDK configuration, never from the network.
-        (
-            vec![("KMS_KEY_ID", "alias/ok"), ("AWS_REGION", "")],
-            "AWS_REGION",
-        ),
+        (vec![("AWS_REGION", "")], "AWS_REGION"),
     ] {
         let emulator = support::Emulator::start().await;
-        let vars: Vec<(&str, String)> = env.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        // Every key variable well-formed, then the case's values on top.
+        let mut vars: Vec<(&str, String)> = KEYS
+            .iter()
+            .map(|k| (k.variable, "alias/ok".to_string()))
+            .collect();
+        vars.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
         let mut f = support::Function::spawn(&emulator, &vars);
         let status = f.wait_exit(Duration::from_secs(20)).await;
         assert!(!status.success());

@@ -1,22 +1,33 @@
 //! `template.yaml` against the code, so the two cannot drift apart silently:
 //!
-//! - least privilege: the function's role grants exactly the IAM actions the operations table
-//!   (`src/ops/mod.rs`) lists — no more, none missing — on the template's own key only, and only
-//!   the account root holds `kms:*` in the key policy;
+//! - the keys: the regions `make template` writes from the tables in `src/ops/mod.rs` — for each
+//!   row of `keys!` a key of its spec and usage with its alias, its two outputs, the variable
+//!   of its default key, and a role statement granting on exactly that key the IAM actions of
+//!   the operations of that kind — are what the tables give. A difference is named by key,
+//!   action and line; `make template` (this test with `KMS_LAMBDA_WRITE_TEMPLATE=1`) rewrites
+//!   the regions;
+//! - least privilege across the whole template: KMS actions only in inline statements, on the
+//!   template's own keys, no wildcards, and `kms:*` only for the account root in key policies;
 //! - metrics: every metric the alarms and the dashboard read is one the function emits (checked
 //!   by running it), and the dashboard body is valid JSON.
 
 mod support;
 
+use kms_lambda::kit::Key;
+use kms_lambda::ops::{KEYS, OPERATIONS};
 use serde_json::Value;
 use serde_yaml_ng::Value as Yaml;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use support::Harness;
 
-const TEMPLATE: &str = include_str!("../template.yaml");
+const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml");
+
+fn text() -> String {
+    std::fs::read_to_string(PATH).expect("template.yaml")
+}
 
 fn template() -> Yaml {
-    serde_yaml_ng::from_str(TEMPLATE).expect("template.yaml is YAML")
+    serde_yaml_ng::from_str(&text()).expect("template.yaml is YAML")
 }
 
 fn resources(t: &Yaml) -> Vec<(String, &Yaml)> {
@@ -52,21 +63,308 @@ fn tagged(v: &Yaml) -> Option<(String, &Yaml)> {
     }
 }
 
+/// `!GetAtt X.Arn` → `X`.
+fn get_att_arn(v: &Yaml) -> Option<&str> {
+    let (tag, v) = tagged(v)?;
+    (tag == "!GetAtt").then_some(())?;
+    v.as_str()?.strip_suffix(".Arn")
+}
+
+// ---- The regions `make template` writes ----------------------------------------------------
+
+/// The template resource of a kind of key.
+fn resource(key: &Key) -> String {
+    format!("{}Key", key.pascal())
+}
+
+/// The IAM actions each kind of key is granted: the union over its operations.
+fn actions_by_key() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
+    let mut by_key: BTreeMap<&str, BTreeSet<&str>> =
+        KEYS.iter().map(|k| (k.name, BTreeSet::new())).collect();
+    for row in OPERATIONS.iter().filter(|r| !r.test_only) {
+        by_key
+            .entry(row.key.name)
+            .or_default()
+            .extend(row.iam_actions.iter().copied());
+    }
+    by_key
+}
+
+/// One line of text from a row's doc comment.
+fn purpose(key: &Key) -> String {
+    key.purpose.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Each region's lines, indented relative to its markers.
+fn regions() -> Vec<(&'static str, Vec<String>)> {
+    let actions = actions_by_key();
+    let mut keys = Vec::new();
+    let mut variables = Vec::new();
+    let mut statements = vec![
+        "- Version: \"2012-10-17\"".to_string(),
+        "  Statement:".to_string(),
+    ];
+    let mut outputs = Vec::new();
+    for (i, key) in KEYS.iter().enumerate() {
+        let (r, p) = (resource(key), key.pascal());
+        if i > 0 {
+            keys.push(String::new());
+        }
+        keys.extend([
+            format!("{r}:"),
+            "  Type: AWS::KMS::Key".into(),
+            "  DeletionPolicy: Retain".into(),
+            "  UpdateReplacePolicy: Retain".into(),
+            "  Properties:".into(),
+            format!(
+                "    Description: !Sub \"${{AWS::StackName}} (kms-lambda), {}: {}\"",
+                key.name,
+                purpose(key).replace('"', "'")
+            ),
+            format!("    KeySpec: {}", key.spec.as_str()),
+            format!("    KeyUsage: {}", key.usage.as_str()),
+        ]);
+        if key.rotates() {
+            keys.push("    EnableKeyRotation: true".into());
+        }
+        keys.extend(
+            [
+                "    KeyPolicy:",
+                "      Version: \"2012-10-17\"",
+                "      Statement:",
+                "        # The account administers the key through IAM: the default key policy",
+                "        # statement, which lets the function role's IAM policy take effect.",
+                "        - Sid: EnableIamPoliciesForTheAccount",
+                "          Effect: Allow",
+                "          Principal:",
+                "            AWS: !Sub \"arn:${AWS::Partition}:iam::${AWS::AccountId}:root\"",
+                "          Action: \"kms:*\"",
+                "          Resource: \"*\"",
+                "",
+            ]
+            .map(String::from),
+        );
+        keys.extend([
+            format!("{r}Alias:"),
+            "  Type: AWS::KMS::Alias".into(),
+            "  Properties:".into(),
+            format!(
+                "    AliasName: !Sub \"alias/${{AWS::StackName}}-{}\"",
+                key.kebab()
+            ),
+            format!("    TargetKeyId: !Ref {r}"),
+        ]);
+        variables.push(format!("{}: !GetAtt {r}.Arn", key.variable));
+        let granted = &actions[key.name];
+        if !granted.is_empty() {
+            statements.extend([
+                format!("    - Sid: Use{r}"),
+                "      Effect: Allow".into(),
+                "      Action:".into(),
+            ]);
+            statements.extend(granted.iter().map(|a| format!("        - {a}")));
+            statements.push(format!("      Resource: !GetAtt {r}.Arn"));
+        }
+        outputs.extend([
+            format!("{p}KeyArn:"),
+            format!(
+                "  Description: The {} key ({}), {} for {}.",
+                key.name,
+                key.variable,
+                key.spec.as_str(),
+                key.usage.as_str()
+            ),
+            format!("  Value: !GetAtt {r}.Arn"),
+            format!("{p}KeyAlias:"),
+            format!("  Description: The {} key's alias.", key.name),
+            format!("  Value: !Ref {r}Alias"),
+        ]);
+    }
+    vec![
+        ("keys", keys),
+        ("key variables", variables),
+        ("least privilege", statements),
+        ("key outputs", outputs),
+    ]
+}
+
+const BEGIN: &str = "# make template: begin ";
+const END: &str = "# make template: end ";
+
+/// `text` with each region between its markers rewritten; `Err` names a missing marker.
+fn render(text: &str) -> Result<String, String> {
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    for (name, body) in regions() {
+        let begin = lines
+            .iter()
+            .position(|l| l.trim() == format!("{BEGIN}{name}").trim())
+            .ok_or(format!("template.yaml has no line `{BEGIN}{name}`"))?;
+        let end = lines[begin..]
+            .iter()
+            .position(|l| l.trim() == format!("{END}{name}").trim())
+            .map(|i| begin + i)
+            .ok_or(format!(
+                "template.yaml has no line `{END}{name}` after its begin"
+            ))?;
+        let indent: String = lines[begin].chars().take_while(|c| *c == ' ').collect();
+        let body = body.iter().map(|l| {
+            if l.is_empty() {
+                String::new()
+            } else {
+                format!("{indent}{l}")
+            }
+        });
+        lines.splice(begin + 1..end, body);
+    }
+    Ok(lines.join("\n") + "\n")
+}
+
+/// The 1-based line of the first line at or after `from` that contains `needle`.
+fn line_of(text: &str, from: usize, needle: &str) -> usize {
+    text.lines()
+        .enumerate()
+        .skip(from.saturating_sub(1))
+        .find(|(_, l)| l.contains(needle))
+        .map_or(0, |(i, _)| i + 1)
+}
+
+/// What the template grants, per (resource it names, action), with the line of the action.
+fn grants(t: &Yaml, text: &str) -> BTreeMap<(String, String), usize> {
+    let mut out = BTreeMap::new();
+    for (_, function) in of_type(t, "AWS::Serverless::Function") {
+        for policy in list(&function["Properties"]["Policies"]) {
+            for st in policy.get("Statement").map(list).unwrap_or_default() {
+                let sid_line = st["Sid"]
+                    .as_str()
+                    .map_or(0, |sid| line_of(text, 0, &format!("Sid: {sid}")));
+                for r in list(&st["Resource"]) {
+                    let on = get_att_arn(r).map_or_else(|| format!("{r:?}"), str::to_string);
+                    for a in list(&st["Action"]).into_iter().filter_map(Yaml::as_str) {
+                        let line = line_of(text, sid_line, &format!("- {a}"));
+                        out.insert((on.clone(), a.to_string()), line);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 #[test]
-fn the_role_grants_exactly_the_actions_the_operations_table_lists_on_the_template_key_only() {
+fn the_keys_and_the_role_are_what_the_key_and_operation_tables_say() {
+    let text = text();
+    let written = render(&text).unwrap_or_else(|e| panic!("{e}"));
+    if std::env::var_os("KMS_LAMBDA_WRITE_TEMPLATE").is_some() {
+        if written != text {
+            std::fs::write(PATH, &written).unwrap();
+            println!("make template: template.yaml rewritten from the tables");
+        }
+        return;
+    }
+    // Named differences first: what a person must change, and where.
+    let t = template();
+    let mut problems = Vec::new();
+    let kinds: BTreeMap<String, &Key> = KEYS.iter().map(|k| (resource(k), *k)).collect();
+    for row in OPERATIONS.iter().filter(|r| !r.test_only) {
+        if !KEYS.iter().any(|k| std::ptr::eq(*k, row.key)) {
+            problems.push(format!(
+                "{} uses the {} key, which is no row of keys! in src/ops/mod.rs: add its row \
+                 (name, variable, spec, usage), then run `make template`",
+                row.name, row.key.name
+            ));
+        }
+    }
+    let granted = grants(&t, &text);
+    let needed = actions_by_key();
+    for ((on, action), line) in &granted {
+        match kinds.get(on) {
+            Some(key) if needed[key.name].contains(action.as_str()) => {}
+            Some(key) => {
+                let users: Vec<String> = OPERATIONS
+                    .iter()
+                    .filter(|r| r.iam_actions.contains(&action.as_str()) && !r.test_only)
+                    .map(|r| format!("{} (the {} key)", r.name, r.key.name))
+                    .collect();
+                problems.push(format!(
+                    "template.yaml:{line} grants {action} on {on} (the {} key), but no operation \
+                     of that kind calls it{}: remove that line, or run `make template`",
+                    key.name,
+                    if users.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" — {} does", users.join(", "))
+                    }
+                ));
+            }
+            None => problems.push(format!(
+                "template.yaml:{line} grants {action} on {on}, which is not a key of the tables: \
+                 run `make template`"
+            )),
+        }
+    }
+    for key in KEYS {
+        let r = resource(key);
+        for action in &needed[key.name] {
+            if !granted.contains_key(&(r.clone(), action.to_string())) {
+                let statement = line_of(&text, 0, &format!("Sid: Use{r}"));
+                problems.push(format!(
+                    "template.yaml{} does not grant {action} on {r} (the {} key), which its \
+                     operations call: run `make template`, or add `- {action}` to statement \
+                     Use{r}",
+                    if statement > 0 {
+                        format!(":{statement}")
+                    } else {
+                        String::new()
+                    },
+                    key.name
+                ));
+            }
+        }
+        let resource = &t["Resources"][r.as_str()];
+        let (spec, usage) = (key.spec.as_str(), key.usage.as_str());
+        if resource["Properties"]["KeySpec"].as_str() != Some(spec)
+            || resource["Properties"]["KeyUsage"].as_str() != Some(usage)
+        {
+            problems.push(format!(
+                "template.yaml has no {r} with KeySpec {spec} and KeyUsage {usage} for the {} \
+                 key: run `make template`",
+                key.name
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "template.yaml against the tables:\n  {}",
+        problems.join("\n  ")
+    );
+    // Then anything else in the regions (a variable, an alias, an output, formatting).
+    if let Some((i, (want, have))) = written
+        .lines()
+        .zip(text.lines())
+        .enumerate()
+        .find(|(_, (w, h))| w != h)
+    {
+        panic!(
+            "template.yaml:{} differs from what the tables give: run `make template`\n  has:    \
+             {have}\n  tables: {want}",
+            i + 1
+        );
+    }
+    assert_eq!(written, text, "template.yaml: run `make template`");
+}
+
+#[test]
+fn least_privilege_across_the_whole_template() {
     let t = template();
     let keys: Vec<String> = of_type(&t, "AWS::KMS::Key")
         .into_iter()
         .map(|(name, _)| name)
         .collect();
-    assert!(!keys.is_empty(), "the template defines its KMS key");
+    assert!(!keys.is_empty(), "the template defines its KMS keys");
     let functions = of_type(&t, "AWS::Serverless::Function");
     assert!(!functions.is_empty());
-    let needed: BTreeSet<&str> = kms_lambda::ops::iam_actions().into_iter().collect();
     let mut problems = Vec::new();
-
     for (name, function) in functions {
-        let mut granted = BTreeSet::new();
         for policy in list(&function["Properties"]["Policies"]) {
             let Some(statements) = policy.get("Statement") else {
                 // A SAM policy template or a managed policy: it must not carry KMS rights.
@@ -78,47 +376,28 @@ fn the_role_grants_exactly_the_actions_the_operations_table_lists_on_the_templat
                 continue;
             };
             for st in list(statements) {
-                let actions: Vec<String> = list(&st["Action"])
+                let actions: Vec<&str> = list(&st["Action"])
                     .into_iter()
                     .filter_map(|a| a.as_str())
                     .filter(|a| a.to_lowercase().starts_with("kms:"))
-                    .map(str::to_string)
                     .collect();
                 if actions.is_empty() || st["Effect"].as_str() != Some("Allow") {
                     continue;
                 }
-                for a in &actions {
-                    if a.contains('*') {
-                        problems.push(format!("{name}: wildcard KMS action {a}"));
-                    }
+                for a in actions.iter().filter(|a| a.contains('*')) {
+                    problems.push(format!("{name}: wildcard KMS action {a}"));
                 }
                 for r in list(&st["Resource"]) {
-                    let on_own_key = tagged(r).is_some_and(|(tag, v)| {
-                        tag == "!GetAtt"
-                            && v.as_str()
-                                .is_some_and(|v| keys.iter().any(|k| v == format!("{k}.Arn")))
-                    });
-                    if !on_own_key {
-                        problems.push(format!("{name}: KMS actions on {r:?}, not on the template's key (use !GetAtt <Key>.Arn)"));
+                    if !get_att_arn(r).is_some_and(|k| keys.iter().any(|key| key == k)) {
+                        problems.push(format!(
+                            "{name}: KMS actions on {r:?}, not on one of the template's keys \
+                             (use !GetAtt <Key>.Arn)"
+                        ));
                     }
                 }
-                granted.extend(actions);
             }
         }
-        let granted: BTreeSet<&str> = granted.iter().map(String::as_str).collect();
-        for missing in needed.difference(&granted) {
-            problems.push(format!(
-                "{name}: the operations table needs {missing}, which template.yaml does not grant: \
-                 add `- {missing}` to the function's policy statement"
-            ));
-        }
-        for extra in granted.difference(&needed) {
-            problems.push(format!(
-                "{name}: template.yaml grants {extra}, which no operation in src/ops/mod.rs needs: remove it"
-            ));
-        }
     }
-
     for key in &keys {
         let (_, resource) = resources(&t).into_iter().find(|(n, _)| n == key).unwrap();
         for st in list(&resource["Properties"]["KeyPolicy"]["Statement"]) {

@@ -3,7 +3,8 @@
 //! CPU share of a memory size (a cgroup quota, period 20 ms, quota 20 ms × MB / 1,769), applied
 //! once INIT is done (at the first `/next`) or from exec. See docs/benchmarks.md.
 
-use crate::support::{self, cpu::CpuShare, tls::TlsEndpoint, Emulator, Function, Outcome};
+use crate::cpu::CpuShare;
+use crate::support::{self, tls::TlsEndpoint, Emulator, Function, Outcome};
 use crate::{ms, stats, Stats};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};

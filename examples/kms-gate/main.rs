@@ -5,6 +5,7 @@
 //! with a wrong clock, or a request signed long before it was sent, fails the way it does
 //! against AWS KMS.
 
+#[path = "../../tests/support/gate.rs"]
 mod gate;
 
 use std::time::Duration;

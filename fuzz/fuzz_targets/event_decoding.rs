@@ -3,22 +3,23 @@
 //! limits; every message is one line.
 #![no_main]
 
-use kms_lambda::event::{self, Event, Fields};
+use kms_lambda::kit::event::{self, raw, Event};
+use kms_lambda::kit::operation::dispatch;
+use kms_lambda::kit::{Fields, Operation};
 use kms_lambda::ops::encrypt::{Encrypt, Mode, MAX_DIRECT_PLAINTEXT, MAX_ENVELOPE_PLAINTEXT};
-use kms_lambda::ops::{self, Operation};
-use kms_lambda::raw_event;
+use kms_lambda::ops::OPERATIONS;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Some(reason) = raw_event::malformed(data) {
+    if let Some(reason) = raw::malformed(data) {
         // What the guard hands the handler instead must parse to InvalidRequest.
         let marked = serde_json::Value::String(format!("{}{reason}", event::MALFORMED_MARKER));
-        assert!(ops::parse(&Event::from(marked)).is_err());
+        assert!(dispatch(OPERATIONS, &Event::from(marked)).request.is_err());
         return;
     }
     // The guard said "JSON": the runtime's own parse (into an `Event`) must then succeed too.
     let parsed: Event = serde_json::from_slice(data).expect("guard and runtime agree");
-    match ops::parse(&parsed) {
+    match dispatch(OPERATIONS, &parsed).request {
         Ok(request) if request.operation() == Encrypt::NAME => {
             // `parse` moved the payload out: read the event again.
             let again: Event = serde_json::from_slice(data).expect("parsed once already");

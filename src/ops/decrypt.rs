@@ -16,16 +16,18 @@
 //! value, and the response returns the whole stored context.
 
 use super::encrypt::Mode;
-use super::{respond_carrying, Ctx, Operation, Payload, Reply};
-use crate::config::CommitmentPolicy;
-use crate::envelope;
-use crate::error::{Error, ErrorType};
-use crate::event::{base64_len, Fields, Limit, LAMBDA_PAYLOAD_LIMIT};
-use crate::kms::non_empty;
+use super::ENCRYPTION;
+use crate::kit::config::CommitmentPolicy;
+use crate::kit::envelope;
+use crate::kit::event::base64::base64_len;
+use crate::kit::event::LAMBDA_PAYLOAD_LIMIT;
+use crate::kit::{
+    non_empty, respond_carrying, Ctx, Error, ErrorType, Fields, Key, Limit, Operation, Payload,
+    Reply, SecretBytes,
+};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::EncryptionAlgorithmSpec;
 use serde::Serialize;
-use crate::secret::SecretBytes;
 use std::collections::{BTreeMap, HashMap};
 
 /// Largest ciphertext blob KMS `Decrypt` takes.
@@ -68,6 +70,7 @@ pub struct DecryptResponse {
 impl Operation for Decrypt {
     const NAME: &'static str = "decrypt";
     const FIELDS: &'static [&'static str] = &["ciphertext", "encryptionContext", "keyId"];
+    const KEY: &'static Key = &ENCRYPTION;
     const IAM_ACTIONS: &'static [&'static str] = &["kms:Decrypt"];
 
     fn parse(fields: &Fields<'_>) -> Result<Self, Error> {
@@ -158,7 +161,11 @@ fn check_stated_context(
         return Ok(());
     }
     keys.sort();
-    let shown: Vec<String> = keys.iter().take(5).map(|k| format!("\"{}\"", k.escape_debug())).collect();
+    let shown: Vec<String> = keys
+        .iter()
+        .take(5)
+        .map(|k| format!("\"{}\"", k.escape_debug()))
+        .collect();
     Err(Error::new(
         ErrorType::InvalidCiphertext,
         format!(
@@ -170,10 +177,7 @@ fn check_stated_context(
 }
 
 /// The response, unless it would not fit Lambda's 6 MB (a large payload with a large context).
-fn respond_within_limit(
-    body: DecryptResponse,
-    plaintext: SecretBytes,
-) -> Result<Reply, Error> {
+fn respond_within_limit(body: DecryptResponse, plaintext: SecretBytes) -> Result<Reply, Error> {
     let context_len = serde_json::to_string(&body.encryption_context).map_or(0, |s| s.len());
     let len = base64_len(plaintext.len()) + body.key_id.len() + context_len + 100;
     if len > LAMBDA_PAYLOAD_LIMIT {
@@ -191,8 +195,11 @@ fn respond_within_limit(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kit::event::Event;
+    use crate::kit::handler::tests::{app, call, MemoryBuilder};
+    use crate::kit::handler::App;
+    use crate::ops::{KEYS, OPERATIONS};
     use base64::engine::general_purpose::STANDARD;
-    use crate::event::Event;
     use base64::Engine;
     use serde_json::{json, Value};
 
@@ -215,9 +222,15 @@ mod tests {
 
     #[test]
     fn a_stated_context_must_be_a_part_of_the_stored_one() {
-        let stored = BTreeMap::from([("a".to_string(), "1".to_string()), ("b".to_string(), "2".to_string())]);
+        let stored = BTreeMap::from([
+            ("a".to_string(), "1".to_string()),
+            ("b".to_string(), "2".to_string()),
+        ]);
         let stated = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
         };
         assert!(check_stated_context(&stated(&[]), &stored).is_ok());
         assert!(check_stated_context(&stated(&[("a", "1")]), &stored).is_ok());
@@ -225,7 +238,10 @@ mod tests {
         let e = check_stated_context(&stated(&[("a", "secret-guess")]), &stored).unwrap_err();
         assert_eq!(e.kind(), ErrorType::InvalidCiphertext);
         assert!(e.message().contains("key \"a\""), "{e}");
-        assert!(!e.message().contains("secret"), "values are never echoed: {e}");
+        assert!(
+            !e.message().contains("secret"),
+            "values are never echoed: {e}"
+        );
         assert!(check_stated_context(&stated(&[("c", "3")]), &stored).is_err());
     }
 
@@ -236,5 +252,135 @@ mod tests {
             assert_eq!(e.kind(), ErrorType::InvalidCiphertext);
             assert!(e.message().contains("1 to 6144"), "{e}");
         }
+    }
+
+    async fn roundtrip(app: &App<MemoryBuilder>, payload: &[u8]) -> Value {
+        let enc = call(app, json!({"operation":"encrypt","plaintext":STANDARD.encode(payload),"encryptionContext":{"t":"1"}}))
+            .await
+            .unwrap();
+        let dec = call(app, json!({"operation":"decrypt","ciphertext":enc["ciphertext"],"encryptionContext":{"t":"1"}}))
+            .await
+            .unwrap();
+        assert_eq!(dec["plaintext"], STANDARD.encode(payload));
+        assert_eq!(dec["mode"], enc["mode"]);
+        enc
+    }
+
+    #[tokio::test]
+    async fn encrypt_then_decrypt_round_trips_with_the_same_context_only() {
+        let (app, kms) = app(OPERATIONS, KEYS, &[]);
+        let enc = call(
+            &app,
+            json!({"operation":"encrypt","plaintext":"aGVsbG8=","encryptionContext":{"t":"1"}}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(enc["keyId"], crate::kit::testing::arn("alias/default"));
+        let dec = call(&app, json!({"operation":"decrypt","ciphertext":enc["ciphertext"],"encryptionContext":{"t":"1"}}))
+            .await
+            .unwrap();
+        assert_eq!(dec["plaintext"], "aGVsbG8=");
+        let wrong = call(&app, json!({"operation":"decrypt","ciphertext":enc["ciphertext"],"encryptionContext":{"t":"2"}}))
+            .await
+            .unwrap_err();
+        assert_eq!(wrong.kind(), ErrorType::InvalidCiphertext);
+        assert_eq!(app.client().builds(), 1);
+        assert_eq!(
+            kms.calls(),
+            [
+                "Encrypt alias/default",
+                "Decrypt alias/default",
+                "Decrypt alias/default"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn payloads_above_4096_bytes_use_an_envelope_and_round_trip() {
+        let (app, kms) = app(OPERATIONS, KEYS, &[]);
+        let enc = roundtrip(&app, &vec![5u8; 10_000]).await;
+        assert_eq!(enc["mode"], "envelope");
+        let blob = STANDARD
+            .decode(enc["ciphertext"].as_str().unwrap())
+            .unwrap();
+        assert!(envelope::is_envelope(&blob));
+        assert_eq!(
+            kms.calls(),
+            ["GenerateDataKey alias/default", "Decrypt alias/default"]
+        );
+        assert_eq!(roundtrip(&app, b"small").await["mode"], "direct");
+    }
+
+    #[tokio::test]
+    async fn a_kms_answer_without_plaintext_is_never_a_success_but_a_short_data_key_is_the_envelopes_fault(
+    ) {
+        let (app, kms) = app(OPERATIONS, KEYS, &[]);
+        let direct = call(&app, json!({"operation":"encrypt","plaintext":"aGk="}))
+            .await
+            .unwrap();
+        let sealed = call(
+            &app,
+            json!({"operation":"encrypt","plaintext":STANDARD.encode([1u8; 5000])}),
+        )
+        .await
+        .unwrap();
+        for ciphertext in [&direct["ciphertext"], &sealed["ciphertext"]] {
+            kms.answer_next("Decrypt", 200, "{}");
+            let e = call(&app, json!({"operation":"decrypt","ciphertext":ciphertext}))
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorType::KmsInvalidResponse, "{e}");
+            assert!(
+                e.message()
+                    .contains("KMS Decrypt answered without Plaintext"),
+                "{e}"
+            );
+        }
+        // KMS decrypted what the envelope carries, and it is no AES-256 key: the message is
+        // at fault (a genuine one carries a data key of its suite's length), not KMS.
+        let short = json!({"Plaintext": STANDARD.encode([1u8; 16]), "KeyId": crate::kit::testing::arn("alias/default")});
+        kms.answer_next("Decrypt", 200, &short.to_string());
+        let e = call(
+            &app,
+            json!({"operation":"decrypt","ciphertext":sealed["ciphertext"]}),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorType::InvalidCiphertext, "{e}");
+        assert!(e.message().contains("data key decrypts to 16 bytes"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn without_a_cache_every_envelope_costs_kms_calls() {
+        let (app, kms) = app(OPERATIONS, KEYS, &[]);
+        for _ in 0..3 {
+            roundtrip(&app, &vec![1u8; 5000]).await;
+        }
+        assert_eq!(kms.calls().len(), 6);
+    }
+
+    #[tokio::test]
+    async fn the_data_key_cache_cuts_kms_calls_within_its_message_limit() {
+        let (app, kms) = app(
+            OPERATIONS,
+            KEYS,
+            &[
+                ("DATA_KEY_CACHE_MAX_AGE_SECONDS", "300"),
+                ("DATA_KEY_CACHE_MAX_MESSAGES", "2"),
+            ],
+        );
+        for _ in 0..4 {
+            roundtrip(&app, &vec![1u8; 5000]).await;
+        }
+        let calls = kms.calls();
+        let generated = calls
+            .iter()
+            .filter(|c| c.starts_with("GenerateDataKey"))
+            .count();
+        let decrypted = calls.len() - generated;
+        // Four messages, two per data key: two GenerateDataKey; the second envelope of each key
+        // finds its decrypted data key cached.
+        assert_eq!(generated, 2, "{calls:?}");
+        assert_eq!(decrypted, 2, "{calls:?}");
     }
 }

@@ -10,11 +10,14 @@
 //! [`MAX_ENVELOPE_PLAINTEXT`], are sealed in an envelope under a KMS data key (`envelope`): an
 //! AWS Encryption SDK message any ESDK can open (see `envelope`).
 
-use super::{respond_carrying, Ctx, Operation, Payload, Reply};
-use crate::envelope;
-use crate::error::{Error, ErrorType};
-use crate::event::{base64_len, Fields, Limit, LAMBDA_PAYLOAD_LIMIT};
-use crate::kms::non_empty;
+use super::ENCRYPTION;
+use crate::kit::envelope;
+use crate::kit::event::base64::base64_len;
+use crate::kit::event::LAMBDA_PAYLOAD_LIMIT;
+use crate::kit::{
+    non_empty, respond_carrying, Ctx, Error, ErrorType, Fields, Key, Limit, Operation, Payload,
+    Reply, SecretBytes,
+};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::EncryptionAlgorithmSpec;
 use serde::Serialize;
@@ -55,17 +58,28 @@ impl Mode {
     }
 }
 
-/// A validated `encrypt` event.
-#[derive(Debug, PartialEq, Eq)]
+/// A validated `encrypt` event. Not `Debug`: it holds a plaintext.
 pub struct Encrypt {
-    /// The bytes to encrypt.
-    pub plaintext: Vec<u8>,
+    /// The bytes to encrypt, wiped when dropped.
+    pub plaintext: SecretBytes,
     /// Additional authenticated data, bound to the ciphertext.
     pub context: HashMap<String, String>,
     /// Overrides `KMS_KEY_ID` for this call.
     pub key_id: Option<String>,
     /// Chosen by size unless the event says.
     pub mode: Mode,
+}
+
+/// Sizes only: never the plaintext.
+impl std::fmt::Debug for Encrypt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encrypt")
+            .field("plaintext", &self.plaintext)
+            .field("context", &self.context)
+            .field("key_id", &self.key_id)
+            .field("mode", &self.mode)
+            .finish()
+    }
 }
 
 /// The answer to `encrypt`, besides `"ciphertext"` (base64: a KMS ciphertext blob or an
@@ -87,11 +101,13 @@ pub fn response_len(len: usize, key_id: &str) -> usize {
 impl Operation for Encrypt {
     const NAME: &'static str = "encrypt";
     const FIELDS: &'static [&'static str] = &["plaintext", "encryptionContext", "keyId", "mode"];
+    const KEY: &'static Key = &ENCRYPTION;
     const IAM_ACTIONS: &'static [&'static str] = &["kms:Encrypt", "kms:GenerateDataKey"];
 
     fn parse(fields: &Fields<'_>) -> Result<Self, Error> {
         let requested = fields.choice("mode", &["direct", "envelope"])?;
-        let plaintext = fields.required_base64("plaintext", PLAINTEXT)?;
+        // Into its wiped-on-drop wrapper at once (no copy).
+        let plaintext = SecretBytes::from(fields.required_base64("plaintext", PLAINTEXT)?);
         let mode = match (requested, plaintext.len()) {
             (Some("direct"), n) if n > MAX_DIRECT_PLAINTEXT => {
                 return Err(Error::new(
@@ -126,18 +142,23 @@ impl Operation for Encrypt {
         let (ciphertext, key_id) = match self.mode {
             Mode::Direct => {
                 const OP: &str = "Encrypt";
+                // The SDK takes its own copy (at most 4 KiB), which it does not wipe; ours is.
                 let request = cx
                     .kms
                     .client()
                     .encrypt()
                     .key_id(key)
-                    .plaintext(Blob::new(self.plaintext))
+                    .plaintext(Blob::new(self.plaintext.to_vec()))
                     .set_encryption_context((!self.context.is_empty()).then_some(self.context))
                     .encryption_algorithm(EncryptionAlgorithmSpec::SymmetricDefault)
                     .send();
                 let out = cx.kms.call(OP, key, request).await?;
                 (
-                    non_empty(out.ciphertext_blob.map(Blob::into_inner), OP, "CiphertextBlob")?,
+                    non_empty(
+                        out.ciphertext_blob.map(Blob::into_inner),
+                        OP,
+                        "CiphertextBlob",
+                    )?,
                     non_empty(out.key_id, OP, "KeyId")?,
                 )
             }
@@ -182,8 +203,10 @@ impl Operation for Encrypt {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kit::event::Event;
+    use crate::kit::handler::tests::{app, call};
+    use crate::ops::{KEYS, OPERATIONS};
     use base64::engine::general_purpose::STANDARD;
-    use crate::event::Event;
     use base64::Engine;
     use serde_json::{json, Value};
 
@@ -197,17 +220,49 @@ mod tests {
     }
 
     #[test]
-    fn encrypt_with_context_and_key_override() {
-        let r = parse(json!({"plaintext":"aGVsbG8=","encryptionContext":{"tenant":"acme"},"keyId":"alias/other"}));
-        assert_eq!(
-            r.unwrap(),
-            Encrypt {
-                plaintext: b"hello".to_vec(),
-                context: HashMap::from([("tenant".into(), "acme".into())]),
-                key_id: Some("alias/other".into()),
-                mode: Mode::Direct,
-            }
+    fn encrypt_with_context_and_key_override_and_never_show_the_plaintext() {
+        let r = parse(json!({"plaintext":"aGVsbG8=","encryptionContext":{"tenant":"acme"},"keyId":"alias/other"}))
+            .unwrap();
+        assert_eq!(&r.plaintext[..], b"hello");
+        assert_eq!(r.context, HashMap::from([("tenant".into(), "acme".into())]));
+        assert_eq!(r.key_id.as_deref(), Some("alias/other"));
+        assert_eq!(r.mode, Mode::Direct);
+        let shown = format!("{r:?}");
+        assert!(shown.contains("SecretBytes(5 bytes)"), "{shown}");
+        assert!(
+            !shown.contains("hello") && !shown.contains("104, 101"),
+            "{shown}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_kms_answer_without_a_required_field_or_with_a_short_data_key_is_never_a_success() {
+        for (event, target, answer, said) in [
+            (
+                json!({"operation":"encrypt","plaintext":"aGk="}),
+                "Encrypt",
+                json!({}),
+                "KMS Encrypt answered without CiphertextBlob",
+            ),
+            (
+                json!({"operation":"encrypt","plaintext":STANDARD.encode([1u8; 5000])}),
+                "GenerateDataKey",
+                json!({}),
+                "KMS GenerateDataKey answered without Plaintext",
+            ),
+            (
+                json!({"operation":"encrypt","plaintext":STANDARD.encode([1u8; 5000])}),
+                "GenerateDataKey",
+                json!({"Plaintext": STANDARD.encode([1u8; 16]), "CiphertextBlob": "AQID", "KeyId": "k"}),
+                "returned a 16-byte data key where AES_256 takes 32",
+            ),
+        ] {
+            let (app, kms) = app(OPERATIONS, KEYS, &[]);
+            kms.answer_next(target, 200, &answer.to_string());
+            let e = call(&app, event).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorType::KmsInvalidResponse, "{target}: {e}");
+            assert!(e.message().contains(said), "{e}");
+        }
     }
 
     #[test]
@@ -215,9 +270,18 @@ mod tests {
         let b64 = |n: usize| STANDARD.encode(vec![7u8; n]);
         assert_eq!(mode_of(json!({"plaintext": b64(4096)})), Mode::Direct);
         assert_eq!(mode_of(json!({"plaintext": b64(4097)})), Mode::Envelope);
-        assert_eq!(mode_of(json!({"plaintext": b64(10), "mode": "envelope"})), Mode::Envelope);
-        assert_eq!(mode_of(json!({"plaintext": "", "mode": "envelope"})), Mode::Envelope);
-        assert_eq!(mode_of(json!({"plaintext": b64(10), "mode": "direct"})), Mode::Direct);
+        assert_eq!(
+            mode_of(json!({"plaintext": b64(10), "mode": "envelope"})),
+            Mode::Envelope
+        );
+        assert_eq!(
+            mode_of(json!({"plaintext": "", "mode": "envelope"})),
+            Mode::Envelope
+        );
+        assert_eq!(
+            mode_of(json!({"plaintext": b64(10), "mode": "direct"})),
+            Mode::Direct
+        );
 
         let e = parse(json!({"plaintext": b64(4097), "mode": "direct"})).unwrap_err();
         assert_eq!(e.kind(), ErrorType::PayloadTooLarge);
@@ -258,8 +322,8 @@ mod tests {
         );
         let response = response_len(envelope, &arn);
         assert!(response <= LAMBDA_PAYLOAD_LIMIT, "{response}");
-        let request = base64_len(MAX_ENVELOPE_PLAINTEXT)
-            + r#"{"operation":"encrypt","plaintext":""}"#.len();
+        let request =
+            base64_len(MAX_ENVELOPE_PLAINTEXT) + r#"{"operation":"encrypt","plaintext":""}"#.len();
         assert!(
             LAMBDA_PAYLOAD_LIMIT - request > 16_000,
             "room for a context and a key id"

@@ -276,27 +276,18 @@ impl Function {
         env: &[(&str, String)],
         cgroup: Option<&std::path::Path>,
     ) -> Self {
-        let mut cmd = tokio::process::Command::new(program);
-        if let Some(procs) = cgroup {
-            use std::os::unix::ffi::OsStrExt;
-            let path = std::ffi::CString::new(procs.as_os_str().as_bytes()).unwrap();
-            // Only async-signal-safe calls between fork and exec: open, write, close. Writing
-            // "0" moves the writing process.
-            unsafe {
-                cmd.pre_exec(move || {
-                    let fd = libc::open(path.as_ptr(), libc::O_WRONLY);
-                    if fd < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    let written = libc::write(fd, b"0".as_ptr().cast(), 1);
-                    libc::close(fd);
-                    if written != 1 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
+        // Joining a cgroup between fork and exec, in plain code: a shell writes "0" (its
+        // own pid) to the group's `cgroup.procs`, then becomes the program.
+        let mut cmd = match cgroup {
+            Some(procs) => {
+                let mut c = tokio::process::Command::new("sh");
+                c.args(["-c", "echo 0 > \"$0\" && exec \"$@\""])
+                    .arg(procs)
+                    .arg(program);
+                c
             }
-        }
+            None => tokio::process::Command::new(program),
+        };
         cmd.args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())

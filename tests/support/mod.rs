@@ -9,13 +9,14 @@
 
 #![allow(dead_code, unused_imports)]
 
-pub mod cpu;
 pub mod emulator;
-#[path = "../../examples/kms-gate/gate.rs"]
 pub mod gate;
+pub mod keys;
 pub mod tls;
 
 use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+use kms_lambda::kit::Key;
+use kms_lambda::ops::KEYS;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -122,49 +123,55 @@ pub fn admin_client(url: &str) -> aws_sdk_kms::Client {
     aws_sdk_kms::Client::from_conf(conf)
 }
 
-/// A fresh symmetric key and an alias for it.
+/// A key of one kind (a row of `keys!`) in the local KMS, under an alias of its own.
 pub struct TestKey {
+    pub kind: &'static Key,
     pub key_id: String,
     pub arn: String,
     pub alias: String,
 }
 
-/// Creates a key and `alias/kms-lambda-test-<n>` in the local KMS.
-pub async fn create_key(url: &str) -> TestKey {
+impl TestKey {
+    /// Whether `id` (as a KMS request names a key) is this key.
+    pub fn is(&self, id: &str) -> bool {
+        [&self.key_id, &self.arn, &self.alias]
+            .iter()
+            .any(|k| *k == id)
+    }
+}
+
+/// Creates a key of `kind`'s spec and usage and `alias/kms-lambda-test-<pid>-<n>` for it.
+pub async fn create_key_of(url: &str, kind: &'static Key) -> TestKey {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static N: AtomicUsize = AtomicUsize::new(0);
-    let kms = admin_client(url);
-    let meta = kms
-        .create_key()
-        .description("kms-lambda test key")
-        .send()
-        .await
-        .expect("CreateKey")
-        .key_metadata
-        .unwrap();
     let alias = format!(
         "alias/kms-lambda-test-{}-{}",
         std::process::id(),
         N.fetch_add(1, Ordering::SeqCst)
     );
-    kms.create_alias()
-        .alias_name(&alias)
-        .target_key_id(meta.key_id())
-        .send()
-        .await
-        .expect("CreateAlias");
+    let (key_id, arn) = keys::create(&admin_client(url), kind, &alias).await;
     TestKey {
-        key_id: meta.key_id().to_string(),
-        arn: meta.arn().unwrap_or_default().to_string(),
+        kind,
+        key_id,
+        arn,
         alias,
     }
 }
 
-/// One function under test: emulator, gate in front of the local KMS, a key, and the running binary.
+/// A key of the first kind in the table (`ENCRYPTION`).
+pub async fn create_key(url: &str) -> TestKey {
+    create_key_of(url, KEYS[0]).await
+}
+
+/// One function under test: emulator, gate in front of the local KMS, a key of every kind, and
+/// the running binary.
 pub struct Harness {
     pub emulator: Emulator,
     pub gate: Gate,
+    /// The key of the first kind (`ENCRYPTION`), which most tests use.
     pub key: TestKey,
+    /// A key of each other kind, in table order.
+    pub others: Vec<TestKey>,
     pub function: Function,
 }
 
@@ -183,16 +190,20 @@ impl Harness {
     async fn start_with(env: &[(&str, &str)], tls: Option<Option<std::path::PathBuf>>) -> Self {
         let url = kms_url();
         let key = create_key(&url).await;
+        let mut others = Vec::new();
+        for kind in &KEYS[1..] {
+            others.push(create_key_of(&url, kind).await);
+        }
         let gate = Gate::start(&url, Some("testing")).await;
         let emulator = Emulator::start().await;
         let endpoint = match &tls {
             Some(_) => tls::TlsEndpoint::start(&gate.url()).await.url(),
             None => gate.url(),
         };
-        let mut vars: Vec<(&str, String)> = vec![
-            ("KMS_KEY_ID", key.alias.clone()),
-            ("AWS_ENDPOINT_URL_KMS", endpoint),
-        ];
+        let mut vars: Vec<(&str, String)> = vec![("AWS_ENDPOINT_URL_KMS", endpoint)];
+        for k in std::iter::once(&key).chain(&others) {
+            vars.push((k.kind.variable, k.alias.clone()));
+        }
         if let Some(Some(bundle)) = &tls {
             vars.push(("SSL_CERT_FILE", bundle.display().to_string()));
         }
@@ -202,8 +213,26 @@ impl Harness {
             emulator,
             gate,
             key,
+            others,
             function,
         }
+    }
+
+    /// Every key, one per kind, in table order.
+    pub fn keys(&self) -> impl Iterator<Item = &TestKey> {
+        std::iter::once(&self.key).chain(&self.others)
+    }
+
+    /// The key `id` names, if it is one of this harness's.
+    pub fn key_named(&self, id: &str) -> Option<&TestKey> {
+        self.keys().find(|k| k.is(id))
+    }
+
+    /// Each kind's local alias (how `events/` names keys) and this harness's alias for it.
+    pub fn aliases(&self) -> Vec<(String, String)> {
+        self.keys()
+            .map(|k| (k.kind.local_alias(), k.alias.clone()))
+            .collect()
     }
 
     /// Waits for the function to finish INIT (its first `/next` poll).
@@ -248,43 +277,140 @@ pub fn iam_actions_for_target(target: &str) -> Vec<String> {
     }
 }
 
-/// In `events/`: the key `make invoke` creates, standing for the test's key.
-pub const LOCAL_ALIAS: &str = "alias/kms-lambda-local";
-/// In `events/`: stands for the ciphertext `events/encrypt.json` produced.
-pub const CIPHERTEXT_PLACEHOLDER: &str = "PASTE-THE-CIPHERTEXT-FROM-ENCRYPT";
+/// In `events/`, a string `PASTE-THE-<FIELD>-FROM-<NAME>` stands for field `<field>` of the
+/// response to `events/<name>.json` (`PASTE-THE-CIPHERTEXT-FROM-ENCRYPT`: the `ciphertext` that
+/// `encrypt.json` produced), so one sample event can use another's answer; and a kind's local
+/// alias (`alias/local/encryption`) stands for that kind's key. `make invoke`
+/// (`scripts/send_events.py`) reads the files the same way.
+pub const PASTE: (&str, &str) = ("PASTE-THE-", "-FROM-");
 
-/// Sends every sample event in `events/` (`encrypt.json` first) as `make invoke` does, with
-/// [`LOCAL_ALIAS`] replaced by `key` and [`CIPHERTEXT_PLACEHOLDER`] by the ciphertext
-/// `encrypt.json` produced; `after` sees each file, event and outcome as it comes. An event
-/// that needs that ciphertext is skipped when `encrypt.json` failed.
-pub async fn run_sample_events(
-    emulator: &Emulator,
-    key: &str,
-    mut after: impl FnMut(&str, &serde_json::Value, &Outcome),
-) {
+/// The `(FIELD, file)` a placeholder string refers to.
+pub fn placeholder(s: &str) -> Option<(String, String)> {
+    let rest = s.strip_prefix(PASTE.0)?;
+    let (field, name) = rest.split_once(PASTE.1)?;
+    let upper_kebab = |t: &str| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+    };
+    (upper_kebab(field) && !field.contains('-') && upper_kebab(name)).then(|| {
+        (
+            field.to_string(),
+            format!("{}.json", name.to_ascii_lowercase()),
+        )
+    })
+}
+
+/// Every string in `v`, depth first.
+fn strings(v: &serde_json::Value) -> Vec<&str> {
+    match v {
+        serde_json::Value::String(s) => vec![s.as_str()],
+        serde_json::Value::Array(a) => a.iter().flat_map(strings).collect(),
+        serde_json::Value::Object(o) => o.values().flat_map(strings).collect(),
+        _ => vec![],
+    }
+}
+
+/// `v` with every string `f` maps replaced (whole strings only: `alias/local/mac` is never
+/// taken for a part of `alias/local/mac-2`).
+pub fn replace_strings(
+    v: &serde_json::Value,
+    f: &mut impl FnMut(&str) -> Option<String>,
+) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => Value::String(f(s).unwrap_or_else(|| s.clone())),
+        Value::Array(a) => Value::Array(a.iter().map(|x| replace_strings(x, f)).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| (k.clone(), replace_strings(x, f)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// `event` with each kind's local alias replaced by the alias `aliases` gives it.
+pub fn with_aliases(event: &serde_json::Value, aliases: &[(String, String)]) -> serde_json::Value {
+    replace_strings(event, &mut |s| {
+        aliases
+            .iter()
+            .find(|(local, _)| local == s)
+            .map(|(_, real)| real.clone())
+    })
+}
+
+/// The sample events in `events/`, each after the events whose answers it pastes (otherwise
+/// by name): `(file, event as written)`.
+pub fn sample_events() -> Vec<(String, serde_json::Value)> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("events");
-    let mut files: Vec<String> = std::fs::read_dir(&dir)
+    let mut pending: Vec<(String, serde_json::Value)> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter(|f| f.ends_with(".json"))
+        .map(|f| {
+            let text = std::fs::read_to_string(dir.join(&f)).unwrap();
+            let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("events/{f}: {e}"));
+            (f, v)
+        })
         .collect();
-    files.sort_by_key(|f| (f != "encrypt.json", f.clone()));
-    let mut ciphertext = None::<String>;
-    for file in files {
-        let mut text = std::fs::read_to_string(dir.join(&file))
-            .unwrap()
-            .replace(LOCAL_ALIAS, key);
-        if text.contains(CIPHERTEXT_PLACEHOLDER) {
-            let Some(c) = ciphertext.as_deref() else {
-                continue;
-            };
-            text = text.replace(CIPHERTEXT_PLACEHOLDER, c);
-        }
-        let event: serde_json::Value =
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let out = emulator.invoke(&event).await;
-        if let (Outcome::Ok(body), "encrypt.json") = (&out, file.as_str()) {
-            ciphertext = body["ciphertext"].as_str().map(str::to_string);
+    pending.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut ordered: Vec<(String, serde_json::Value)> = Vec::new();
+    while !pending.is_empty() {
+        let ready = pending.iter().position(|(_, v)| {
+            strings(v)
+                .iter()
+                .filter_map(|s| placeholder(s))
+                .all(|(_, file)| {
+                    ordered.iter().any(|(f, _)| *f == file)
+                        || !pending.iter().any(|(f, _)| *f == file)
+                })
+        });
+        // A cycle of pastes: take the rest by name; their placeholders stay unanswered.
+        let i = ready.unwrap_or(0);
+        ordered.push(pending.remove(i));
+    }
+    ordered
+}
+
+/// Sends every sample event as `make invoke` does, local aliases replaced by `aliases` and
+/// placeholders by the answers they name; `after` sees each file, the event as sent and the
+/// outcome. An event whose placeholder cannot be answered (its event failed, or there is no
+/// such event or field) is not sent: its outcome is an error `NotSent` saying why.
+pub async fn run_sample_events(
+    emulator: &Emulator,
+    aliases: &[(String, String)],
+    mut after: impl FnMut(&str, &serde_json::Value, &Outcome),
+) {
+    let mut answers: Vec<(String, serde_json::Value)> = Vec::new();
+    for (file, event) in sample_events() {
+        let event = with_aliases(&event, aliases);
+        let mut missing = None;
+        let event = replace_strings(&event, &mut |s| {
+            let (field, from) = placeholder(s)?;
+            let answer = answers
+                .iter()
+                .find(|(f, _)| *f == from)
+                .and_then(|(_, body)| body.as_object())
+                .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case(&field)))
+                .and_then(|(_, v)| v.as_str().map(str::to_string));
+            if answer.is_none() {
+                missing = Some(format!(
+                    "{s}: events/{from} gave no \"{}\"",
+                    field.to_ascii_lowercase()
+                ));
+            }
+            answer
+        });
+        let out = match missing {
+            Some(why) => Outcome::Err {
+                error_type: "NotSent".into(),
+                message: why,
+            },
+            None => emulator.invoke(&event).await,
+        };
+        if let Outcome::Ok(body) = &out {
+            answers.push((file.clone(), body.clone()));
         }
         after(&file, &event, &out);
     }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::error::ErrorType;
+use crate::kit::error::ErrorType;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use proptest::prelude::*;

@@ -11,7 +11,7 @@
 //! not cached, so the next invocation tries again. [`LazyClient::reset`] drops the client (for
 //! SnapStart restore, or any hook that must forget connections and learned skew).
 
-use crate::error::Error;
+use crate::kit::error::Error;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -104,7 +104,7 @@ impl<B: BuildClient> LazyClient<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ErrorType;
+    use crate::kit::error::ErrorType;
     use std::sync::atomic::AtomicU32;
 
     /// Builds a `u32`, slowly, failing while `failures_left` > 0.

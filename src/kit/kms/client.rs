@@ -1,23 +1,12 @@
-//! KMS as the operations see it: [`Kms`], one invocation's handle on the shared SDK client
-//! through which every call is sent, and [`SdkClientBuilder`], the only place SDK
-//! configuration is loaded.
-//!
-//! Operations build their requests with the SDK's own fluent builders (`kms.client().encrypt()…`)
-//! and send them through [`Kms::call`], which bounds the call by the invocation's deadline,
-//! feeds its wire measurements to the invocation's recorder and maps any failure to the
-//! `errorType` taxonomy. An operation added by a copy of this template therefore needs no change
-//! here. What KMS returns is checked with [`required`] and [`non_empty`]: a field KMS must return is never turned
-//! into an empty success.
-//!
-//! The seam for unit tests is the SDK's own HTTP client trait: the handler's unit tests run the
-//! real SDK client against an in-memory KMS (`testing::MemoryKms`), and the integration tests
-//! against a real KMS-compatible server.
+//! Building the SDK client with the skew-aware policy: [`SdkClientBuilder`], the only place
+//! SDK configuration is loaded, in two steps — what INIT prepares (configuration, HTTPS
+//! connector) and what the first invocation builds (the client itself, through `lazy`).
 
-use crate::config::{Config, ConfigError};
-use crate::error::{self, Error, ErrorType, KmsCall};
-use crate::lazy::BuildClient;
-use crate::metrics::{self, Recorder, WireInterceptor};
-use crate::skew::{self, ExpiredSignatureClassifier, OffsetClock};
+use crate::kit::config::{Config, ConfigError};
+use crate::kit::error::{Error, ErrorType};
+use crate::kit::kms::lazy::BuildClient;
+use crate::kit::kms::metrics::WireInterceptor;
+use crate::kit::kms::skew::{self, ExpiredSignatureClassifier, OffsetClock};
 use aws_config::environment::region::EnvironmentVariableRegionProvider;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::profile::ProfileFileRegionProvider;
@@ -28,108 +17,8 @@ use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
 };
-use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 use std::time::Duration;
-
-/// One invocation's access to KMS: the shared client, this invocation's time budget and recorder.
-#[derive(Debug, Clone)]
-pub struct Kms {
-    client: Arc<aws_sdk_kms::Client>,
-    timeout: Duration,
-    recorder: Arc<Recorder>,
-}
-
-impl Kms {
-    /// A handle on `client` whose calls must finish within `timeout` (time left in the
-    /// invocation minus the margin) and report to `recorder`.
-    pub fn new(
-        client: Arc<aws_sdk_kms::Client>,
-        timeout: Duration,
-        recorder: Arc<Recorder>,
-    ) -> Self {
-        Kms {
-            client,
-            timeout,
-            recorder,
-        }
-    }
-
-    /// The SDK client, to build a request with.
-    pub fn client(&self) -> &aws_sdk_kms::Client {
-        &self.client
-    }
-
-    /// Sends one KMS call: `request` is the SDK's `send()` future for API `operation` on key
-    /// `key_id` (both named in error messages).
-    ///
-    /// The whole call — every attempt and backoff — is bounded by the invocation's deadline
-    /// with a plain Tokio timeout (rather than a per-call SDK operation-timeout override, which
-    /// rebuilds the SDK's runtime plugins on every call); when it fires the request is dropped
-    /// and the answer is `DeadlineExceeded`. The client-level interceptor finds this
-    /// invocation's recorder in a task-local set here, so concurrent invocations never mix
-    /// their measurements.
-    pub async fn call<T, E>(
-        &self,
-        operation: &'static str,
-        key_id: &str,
-        request: impl Future<
-            Output = Result<
-                T,
-                aws_sdk_kms::error::SdkError<
-                    E,
-                    aws_smithy_runtime_api::client::orchestrator::HttpResponse,
-                >,
-            >,
-        >,
-    ) -> Result<T, Error>
-    where
-        E: aws_sdk_kms::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
-        let call = KmsCall {
-            operation,
-            key_id,
-            timeout_ms: self.timeout.as_millis(),
-        };
-        match tokio::time::timeout(
-            self.timeout,
-            metrics::record(self.recorder.clone(), request),
-        )
-        .await
-        {
-            Ok(result) => result.map_err(|e| error::from_sdk(e, call)),
-            Err(_) => Err(error::deadline_exceeded(call)),
-        }
-    }
-}
-
-/// A field KMS must return: present, or `KmsInvalidResponse` naming the operation and the field.
-pub fn required<T>(value: Option<T>, operation: &str, field: &str) -> Result<T, Error> {
-    value.ok_or_else(|| missing(operation, field))
-}
-
-/// A field KMS must return with content (a ciphertext, a plaintext, a key id): present and not
-/// empty. An `Encrypt` answered `200 {}` must not become `{"ciphertext": ""}`: the caller would
-/// store nothing and lose the data.
-pub fn non_empty<T: AsRef<[u8]>>(
-    value: Option<T>,
-    operation: &str,
-    field: &str,
-) -> Result<T, Error> {
-    value
-        .filter(|v| !v.as_ref().is_empty())
-        .ok_or_else(|| missing(operation, field))
-}
-
-fn missing(operation: &str, field: &str) -> Error {
-    Error::new(
-        ErrorType::KmsInvalidResponse,
-        format!(
-            "KMS {operation} answered without {field}: the response is unusable and nothing \
-             was returned as success; check what answers at the KMS endpoint"
-        ),
-    )
-}
 
 /// How long connecting to KMS (TCP and TLS) may take: the SDK's own default for this behaviour
 /// version, stated once for the SDK configuration and the connector prepared with it.
@@ -340,32 +229,6 @@ mod tests {
         let retry = conf.retry_config().unwrap();
         assert_eq!(retry.mode(), RetryMode::Standard);
         assert_eq!(retry.max_attempts(), 4);
-    }
-
-    #[test]
-    fn a_missing_or_empty_field_is_an_invalid_response_naming_it() {
-        let e = non_empty(Some(Vec::<u8>::new()), "Encrypt", "CiphertextBlob").unwrap_err();
-        assert_eq!(e.kind(), ErrorType::KmsInvalidResponse);
-        assert!(
-            e.message()
-                .starts_with("KMS Encrypt answered without CiphertextBlob"),
-            "{e}"
-        );
-        assert!(non_empty(None::<String>, "Decrypt", "KeyId").is_err());
-        assert_eq!(
-            non_empty(Some("k".to_string()), "Decrypt", "KeyId").unwrap(),
-            "k"
-        );
-        assert_eq!(
-            required(None::<u8>, "DescribeKey", "KeyMetadata")
-                .unwrap_err()
-                .kind(),
-            ErrorType::KmsInvalidResponse
-        );
-        assert_eq!(
-            required(Some(0u8), "DescribeKey", "KeyMetadata").unwrap(),
-            0
-        );
     }
 
     #[test]

@@ -6,6 +6,8 @@
 //! exec ([`CpuShare::procs_file`] with `Function::spawn_command_in`) or later, e.g. once INIT is
 //! done ([`CpuShare::add`]), as practitioners report Lambda does.
 
+#![allow(dead_code)]
+
 use std::path::PathBuf;
 
 const ROOT: &str = "/sys/fs/cgroup/cpu";

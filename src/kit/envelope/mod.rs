@@ -12,17 +12,19 @@
 //! Opening reads formats 2 and 1, framed or not, with every unsigned suite; format 1 suites
 //! do not commit to their data key, and (as the ESDK's default commitment policy) they are
 //! opened only when the configuration allows it. Signed suites are refused, naming the suite.
-//! The layout is in [`format`], the suites and their key derivation in [`suite`].
+//! The layout is in [`format`], the suites and their key derivation in [`suite`], and where a
+//! message's data key comes from — KMS, or the optional data-key cache — in [`datakey`].
 //!
 //! The encryption context is stored in the header in the clear: it is not secret.
 
+pub mod datakey;
 pub mod format;
 pub mod suite;
 
 pub use format::{is_message as is_envelope, parse, EncryptedDataKey, Message};
 
-use crate::error::{Error, ErrorType};
-use crate::secret::SecretBytes;
+use crate::kit::error::{Error, ErrorType};
+use crate::kit::secret::SecretBytes;
 use aws_lc_rs::aead::{Aad, Nonce};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

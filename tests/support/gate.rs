@@ -42,6 +42,15 @@ pub const WINDOW: Duration = Duration::from_secs(5 * 60);
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
+/// A request the gate received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// Its `X-Amz-Target`, e.g. `TrentService.Encrypt`.
+    pub target: String,
+    /// The `KeyId` its body names, if any.
+    pub key_id: Option<String>,
+}
+
 /// A canned answer for fault injection.
 #[derive(Debug, Clone)]
 pub struct Canned {
@@ -88,7 +97,7 @@ struct State {
     requests: AtomicUsize,
     connections: AtomicUsize,
     rejected: AtomicUsize,
-    targets: Mutex<Vec<String>>,
+    calls: Mutex<Vec<Call>>,
     close_idle: watch::Sender<u64>,
     refusing: AtomicBool,
     refusal_changed: Notify,
@@ -120,7 +129,7 @@ impl Gate {
             requests: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
             rejected: AtomicUsize::new(0),
-            targets: Mutex::default(),
+            calls: Mutex::default(),
             close_idle: watch::channel(0).0,
             refusing: AtomicBool::new(false),
             refusal_changed: Notify::new(),
@@ -192,7 +201,12 @@ impl Gate {
 
     /// The `X-Amz-Target` of each request so far, e.g. `TrentService.Encrypt`.
     pub fn targets(&self) -> Vec<String> {
-        self.state.targets.lock().unwrap().clone()
+        self.calls().into_iter().map(|c| c.target).collect()
+    }
+
+    /// Each request so far: its target and the key it names.
+    pub fn calls(&self) -> Vec<Call> {
+        self.state.calls.lock().unwrap().clone()
     }
 }
 
@@ -285,7 +299,16 @@ async fn handle(s: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<B
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    s.targets.lock().unwrap().push(target);
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let key_id = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["KeyId"].as_str().map(str::to_string));
+    s.calls.lock().unwrap().push(Call { target, key_id });
     let (late, canned, hang, reset) = {
         let mut f = s.lock();
         let reset = f.reset > 0;
@@ -305,12 +328,6 @@ async fn handle(s: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<B
     if let Some(d) = hang {
         tokio::time::sleep(d).await;
     }
-    let (parts, body) = req.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
     // The clock this request is judged by; a late arrival moves it for this request only.
     let now = s.now() + late;
     // The `Date` header always tells the gate's own clock: after a thaw the clocks agree
@@ -389,7 +406,7 @@ pub fn check(
     let amz_date = header("x-amz-date").ok_or(
         "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
     )?;
-    let signed_at = kms_lambda::amz_date::parse(amz_date)
+    let signed_at = kms_lambda::kit::kms::amz_date::parse(amz_date)
         .ok_or("X-Amz-Date is not in ISO8601 basic format.")?;
 
     if let Some(secret) = secret {
@@ -436,7 +453,7 @@ pub fn check(
         }
     }
 
-    let fmt = kms_lambda::amz_date::format;
+    let fmt = kms_lambda::kit::kms::amz_date::format;
     if signed_at + WINDOW < now {
         return Err(format!(
             "Signature expired: {} is now earlier than {} ({} - 5 min.)",

@@ -1,20 +1,21 @@
 //! Configuration, read once from the environment during INIT.
 //!
-//! This module does no I/O and touches no SDK type on purpose: INIT must stay cheap and must
-//! not start anything that could be frozen half-way (a signed request sitting in a frozen
-//! sandbox is exactly how "Signature expired" happens). Everything here is validated up front
-//! so that a typo fails the deployment at start-up with one line naming the variable, instead
-//! of failing the first customer request.
+//! This module does no I/O on purpose: INIT must stay cheap and must not start anything that
+//! could be frozen half-way (a signed request sitting in a frozen sandbox is exactly how
+//! "Signature expired" happens). Everything here is validated up front so that a typo fails the
+//! deployment at start-up with one line naming the variable, instead of failing the first
+//! customer request.
 
-use crate::datakey::CacheLimits;
+use crate::kit::key::{check_key_id, Key};
 use std::fmt;
 use std::time::Duration;
 
 /// The function's settings. See the README's "Configuration" table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// The KMS key used when an event does not name one (`KMS_KEY_ID`).
-    pub key_id: String,
+    /// The default key of each kind in the key table (`KMS_KEY_ID`, …): the key an operation of
+    /// that kind uses when its event names none.
+    pub keys: Vec<(&'static Key, String)>,
     /// Total attempts per KMS call, first try included (`KMS_MAX_ATTEMPTS`).
     pub max_attempts: u32,
     /// Fixed offset added to the signing clock (`KMS_CLOCK_OFFSET_SECONDS`), the equivalent of
@@ -36,6 +37,17 @@ pub struct Config {
     /// Whether decrypt opens envelopes whose algorithm suite does not commit to its data key
     /// (message format 1): `ENVELOPE_COMMITMENT_POLICY`, the ESDK's commitment policies.
     pub commitment: CommitmentPolicy,
+}
+
+/// The data-key cache's limits; a cache exists only when the age and message limits are both set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheLimits {
+    /// A cached data key is not used once this old.
+    pub max_age: Duration,
+    /// A cached data key is used for at most this many messages (first use included).
+    pub max_messages: u64,
+    /// A cached data key seals at most this many plaintext bytes in all (`u64::MAX`: no limit).
+    pub max_bytes: u64,
 }
 
 /// Which envelopes decrypt opens, named as the AWS Encryption SDK names its commitment policies.
@@ -73,27 +85,45 @@ impl std::error::Error for ConfigError {}
 /// almost certainly milliseconds typed where seconds were meant.
 const MAX_CLOCK_OFFSET_SECONDS: i64 = 24 * 60 * 60;
 
+/// Longest a cached data key may live. The cache trades KMS calls for a key held in memory;
+/// the ESDK's own examples bound it in minutes, and past a day the bound stops bounding.
+const MAX_CACHE_AGE_SECONDS: i64 = 24 * 60 * 60;
+
 impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    /// Reads the process environment; `keys` is the key table (`ops::KEYS`), whose variables
+    /// are all required.
+    pub fn from_env(keys: &[&'static Key]) -> Result<Self, ConfigError> {
+        Self::from_lookup(keys, |name| std::env::var(name).ok())
     }
 
     /// Reads configuration through `get`, so tests need not touch the process environment.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let key_id = match get("KMS_KEY_ID") {
-            Some(v) if !v.trim().is_empty() => v.trim().to_string(),
-            _ => {
-                return Err(ConfigError {
-                    variable: "KMS_KEY_ID",
-                    reason: "is required: a key id, key ARN, alias/NAME or alias ARN".into(),
-                })
-            }
-        };
-        check_key_id(&key_id).map_err(|reason| ConfigError {
-            variable: "KMS_KEY_ID",
-            reason,
-        })?;
+    pub fn from_lookup(
+        keys: &[&'static Key],
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let keys = keys
+            .iter()
+            .map(|key| {
+                let id = match get(key.variable) {
+                    Some(v) if !v.trim().is_empty() => v.trim().to_string(),
+                    _ => {
+                        return Err(ConfigError {
+                            variable: key.variable,
+                            reason: format!(
+                                "is required: the default {} key, a key id, key ARN, alias/NAME \
+                                 or alias ARN ({key})",
+                                key.name
+                            ),
+                        })
+                    }
+                };
+                check_key_id(&id).map_err(|reason| ConfigError {
+                    variable: key.variable,
+                    reason,
+                })?;
+                Ok((*key, id))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
 
         let max_attempts = parse_int(&get, "KMS_MAX_ATTEMPTS", 3, 1, 10)? as u32;
         let clock_offset_seconds = parse_int(
@@ -110,7 +140,7 @@ impl Config {
             "DATA_KEY_CACHE_MAX_AGE_SECONDS",
             0,
             0,
-            MAX_CLOCK_OFFSET_SECONDS,
+            MAX_CACHE_AGE_SECONDS,
         )?;
         let cache_messages = parse_int(&get, "DATA_KEY_CACHE_MAX_MESSAGES", 0, 0, u32::MAX as i64)?;
         let cache_bytes = parse_int(&get, "DATA_KEY_CACHE_MAX_BYTES", 0, 0, i64::MAX)?;
@@ -179,7 +209,7 @@ impl Config {
         })?;
 
         Ok(Config {
-            key_id,
+            keys,
             max_attempts,
             clock_offset_seconds,
             metrics_namespace,
@@ -188,6 +218,16 @@ impl Config {
             data_key_cache,
             commitment,
         })
+    }
+}
+
+impl Config {
+    /// The default key of `kind`; `None` for a kind that is not in the key table.
+    pub fn default_key(&self, kind: &Key) -> Option<&str> {
+        self.keys
+            .iter()
+            .find(|(k, _)| std::ptr::eq(*k, kind))
+            .map(|(_, id)| id.as_str())
     }
 }
 
@@ -214,76 +254,6 @@ fn parse_int(
     Ok(value)
 }
 
-/// Checks that `id` has one of the four forms KMS accepts for a symmetric key: key id
-/// (a UUID or a multi-Region `mrk-` id), key ARN, `alias/NAME`, or alias ARN.
-///
-/// The check is syntactic only (no I/O): it catches typos and pasted whitespace before KMS
-/// does, with a message that says which form was expected.
-pub fn check_key_id(id: &str) -> Result<(), String> {
-    const FORMS: &str = "expected a key id (UUID or mrk-…), a key ARN, alias/NAME or an alias ARN";
-    if id.is_empty() || id.len() > 2048 {
-        return Err(format!("must be 1 to 2048 characters; {FORMS}"));
-    }
-    if let Some(rest) = id.strip_prefix("arn:") {
-        // arn:PARTITION:kms:REGION:ACCOUNT:key/ID | alias/NAME
-        let parts: Vec<&str> = rest.splitn(5, ':').collect();
-        let ok = matches!(parts.as_slice(), [partition, "kms", region, account, resource]
-            if is_partition(partition)
-                && !region.is_empty()
-                && region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                && account.len() == 12
-                && account.bytes().all(|b| b.is_ascii_digit())
-                && (resource.strip_prefix("key/").is_some_and(is_bare_key_id)
-                    || resource.strip_prefix("alias/").is_some_and(is_alias_name)));
-        return if ok {
-            Ok(())
-        } else {
-            Err(format!("malformed ARN; {FORMS}"))
-        };
-    }
-    if let Some(name) = id.strip_prefix("alias/") {
-        return if is_alias_name(name) {
-            Ok(())
-        } else {
-            Err(format!(
-                "alias names use only letters, digits, '/', '_' and '-' (at most 250); {FORMS}"
-            ))
-        };
-    }
-    if is_bare_key_id(id) {
-        Ok(())
-    } else {
-        Err(format!("not a key id; {FORMS}"))
-    }
-}
-
-fn is_partition(p: &str) -> bool {
-    p == "aws"
-        || p.strip_prefix("aws-").is_some_and(|s| {
-            !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
-        })
-}
-
-fn is_alias_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 250
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-'))
-}
-
-fn is_bare_key_id(id: &str) -> bool {
-    if let Some(hex) = id.strip_prefix("mrk-") {
-        return hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit());
-    }
-    let groups: Vec<&str> = id.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
 /// CloudWatch namespaces: 1–255 of letters, digits and `. - _ / # : space`, not `AWS/…`.
 fn check_namespace(ns: &str) -> Result<(), String> {
     if ns.is_empty() || ns.len() > 255 {
@@ -304,22 +274,67 @@ fn check_namespace(ns: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType};
     use std::collections::HashMap;
 
     const KEY: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
 
-    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    static DATA: Key = Key {
+        name: "DATA",
+        variable: "KMS_KEY_ID",
+        spec: KeySpec::SymmetricDefault,
+        usage: KeyUsageType::EncryptDecrypt,
+        purpose: "",
+    };
+    static MAC: Key = Key {
+        name: "MAC",
+        variable: "KMS_MAC_KEY_ID",
+        spec: KeySpec::Hmac256,
+        usage: KeyUsageType::GenerateVerifyMac,
+        purpose: "",
+    };
+
+    fn config_of(keys: &[&'static Key], vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Config::from_lookup(|k| map.get(k).cloned())
+        Config::from_lookup(keys, |k| map.get(k).cloned())
+    }
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        config_of(&[&DATA], vars)
     }
 
     #[test]
-    fn only_the_key_is_required_and_the_rest_has_documented_defaults() {
+    fn every_kind_of_key_needs_its_default_and_each_is_checked_by_its_variable() {
+        let both = [&DATA, &MAC];
+        let c = config_of(
+            &both,
+            &[("KMS_KEY_ID", KEY), ("KMS_MAC_KEY_ID", " alias/mac ")],
+        )
+        .unwrap();
+        assert_eq!(c.default_key(&DATA), Some(KEY));
+        assert_eq!(c.default_key(&MAC), Some("alias/mac"), "trimmed");
+        assert_eq!(
+            config(&[("KMS_KEY_ID", KEY)]).unwrap().default_key(&MAC),
+            None
+        );
+        let e = config_of(&both, &[("KMS_KEY_ID", KEY)]).unwrap_err();
+        assert_eq!(e.variable, "KMS_MAC_KEY_ID");
+        assert!(e.reason.contains("the default MAC key"), "{e}");
+        assert!(e.reason.contains("HMAC_256"), "{e}");
+        let e = config_of(&both, &[("KMS_KEY_ID", KEY), ("KMS_MAC_KEY_ID", "mac")]).unwrap_err();
+        assert_eq!(
+            e.variable, "KMS_MAC_KEY_ID",
+            "a malformed id names its variable"
+        );
+    }
+
+    #[test]
+    fn only_the_keys_are_required_and_the_rest_has_documented_defaults() {
         let c = config(&[("KMS_KEY_ID", KEY)]).unwrap();
-        assert_eq!(c.key_id, KEY);
+        assert_eq!(c.default_key(&DATA), Some(KEY));
         assert_eq!(c.max_attempts, 3);
         assert_eq!(c.clock_offset_seconds, 0);
         assert_eq!(c.metrics_namespace, "KmsLambda");
@@ -376,37 +391,6 @@ mod tests {
             config(&[("KMS_KEY_ID", "  ")]).unwrap_err().variable,
             "KMS_KEY_ID"
         );
-    }
-
-    #[test]
-    fn every_key_form_kms_accepts_is_accepted() {
-        for id in [
-            KEY,
-            "mrk-1234abcd12ab34cd56ef1234567890ab",
-            "arn:aws:kms:us-east-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-            "arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab",
-            "alias/my-app/payments_key",
-            "arn:aws:kms:eu-west-1:111122223333:alias/ExampleAlias",
-        ] {
-            assert_eq!(check_key_id(id), Ok(()), "{id}");
-        }
-    }
-
-    #[test]
-    fn typos_in_key_ids_are_caught_before_kms_sees_them() {
-        for id in [
-            "1234abcd-12ab-34cd-56ef-1234567890a",  // one digit short
-            "1234abcd-12ab-34cd-56ef-1234567890ag", // not hex
-            "alias/",
-            "alias/has space",
-            "my-alias", // alias without the alias/ prefix
-            "arn:aws:kms:us-east-2:11112222333:key/1234abcd-12ab-34cd-56ef-1234567890ab", // 11-digit account
-            "arn:aws:s3:us-east-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-            "arn:aws:kms:us-east-2:111122223333:secret/x",
-            "arn:aws:kms:us-east-2:111122223333:key/",
-        ] {
-            assert!(check_key_id(id).is_err(), "{id} should be rejected");
-        }
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! call, so concurrent invocations never mix numbers and no per-call SDK configuration (which
 //! costs a runtime-plugin rebuild on every call) is needed.
 
-use crate::amz_date;
+use crate::kit::kms::amz_date;
 use aws_sdk_kms::config::interceptors::{
     BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
 };
@@ -25,7 +25,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// an invocation that never reached KMS has no round trip, and a zero would skew averages.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Measurements {
-    /// Time to build `SdkConfig` + client, on the invocation that built it.
+    /// Time to build the KMS client from the SDK configuration INIT prepared, on the
+    /// invocation that built it.
     pub client_init: Option<Duration>,
     /// Handler entry → first KMS request handed to the connector.
     pub init_to_send: Option<Duration>,

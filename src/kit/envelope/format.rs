@@ -22,7 +22,8 @@
 //! frame — before anything is decrypted or sent to KMS.
 
 use super::suite::{self, Suite, COMMITMENT_LEN, IV_LEN, MESSAGE_ID_LEN, TAG_LEN};
-use crate::error::{Error, ErrorType};
+use crate::kit::error::{Error, ErrorType};
+use crate::kit::event::fields::MAX_CONTEXT_BYTES;
 use std::collections::BTreeMap;
 
 /// Frame sequence number that marks the final frame.
@@ -324,10 +325,20 @@ fn parse_context(bytes: &[u8]) -> Result<BTreeMap<String, String>, Error> {
     if count == 0 {
         return Err(malformed("an empty encryption context must have length 0"));
     }
+    let mut size = 0;
     for _ in 0..count {
-        let key = utf8(r.sized16("encryption context key")?)?;
-        let value = utf8(r.sized16("encryption context value")?)?;
-        if context.insert(key, value).is_some() {
+        let key = r.sized16("encryption context key")?;
+        let value = r.sized16("encryption context value")?;
+        // Its keys and values went to KMS with the data key: a genuine message's context is
+        // within what encrypt accepts. Refused before any of it is copied or sent to KMS.
+        size += key.len() + value.len();
+        if size > MAX_CONTEXT_BYTES {
+            return Err(malformed(format!(
+                "its encryption context has more than {MAX_CONTEXT_BYTES} bytes of keys and \
+                 values, which no genuine message carries"
+            )));
+        }
+        if context.insert(utf8(key)?, utf8(value)?).is_some() {
             return Err(malformed("a key appears twice in the encryption context"));
         }
     }
@@ -419,6 +430,28 @@ mod tests {
         let back: Vec<(&str, &str)> = back.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         assert_eq!(back, [("a", "1"), ("b", "2"), ("é", "x")]);
         assert!(serialize_context(&BTreeMap::new()).is_empty());
+    }
+
+    #[test]
+    fn a_context_over_the_limit_is_refused_as_no_genuine_message_carries_it() {
+        let value = "v".repeat(4200);
+        let at_limit = BTreeMap::from([("a", &value[..4000]), ("b", &value[..4190])]);
+        let bytes = serialize_context(&at_limit);
+        assert_eq!(
+            parse_context(&bytes).unwrap().len(),
+            2,
+            "8,192 bytes are fine"
+        );
+        let over = BTreeMap::from([("a", &value[..4000]), ("b", &value[..4191])]);
+        let e = parse_context(&serialize_context(&over)).unwrap_err();
+        assert_eq!(e.kind(), ErrorType::InvalidCiphertext);
+        assert!(e.message().contains("more than 8192 bytes"), "{e}");
+        let many: Vec<String> = (0..3000).map(|i| format!("k{i:04}")).collect();
+        let many: BTreeMap<&str, &str> = many.iter().map(|k| (k.as_str(), "")).collect();
+        assert!(
+            parse_context(&serialize_context(&many)).is_err(),
+            "tens of KB in small pairs"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! carry payload content: they name the key, the field, the KMS error code, never a value
 //! from the event.
 
+use crate::kit::key::Key;
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use lambda_runtime::Diagnostic;
@@ -132,6 +133,8 @@ pub struct KmsCall<'a> {
     pub operation: &'static str,
     /// The key id, ARN or alias the call named.
     pub key_id: &'a str,
+    /// The kind of key the calling operation needs (for the advice when KMS refuses the key).
+    pub kind: &'a Key,
     /// The operation timeout the call ran with, to explain a `DeadlineExceeded`.
     pub timeout_ms: u128,
 }
@@ -141,9 +144,7 @@ pub fn from_sdk<E>(err: SdkError<E, HttpResponse>, call: KmsCall<'_>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    let KmsCall {
-        operation, key_id, ..
-    } = call;
+    let operation = call.operation;
     match &err {
         SdkError::ServiceError(service) => {
             let e = service.err();
@@ -151,7 +152,7 @@ where
                 .code()
                 .unwrap_or(unreadable_code(service.raw().status().as_u16() == 403));
             let detail = e.message().map(one_line).unwrap_or_default();
-            from_service_code(code, &detail, operation, key_id)
+            from_service_code(code, &detail, call)
         }
         SdkError::TimeoutError(_) => deadline_exceeded(call),
         SdkError::DispatchFailure(failure) => {
@@ -225,8 +226,14 @@ pub fn deadline_exceeded(call: KmsCall<'_>) -> Error {
 }
 
 /// Maps a KMS (or AWS-wide) error code. Public for unit tests of the table.
-pub fn from_service_code(code: &str, detail: &str, operation: &str, key_id: &str) -> Error {
+pub fn from_service_code(code: &str, detail: &str, call: KmsCall<'_>) -> Error {
     use ErrorType::*;
+    let KmsCall {
+        operation,
+        key_id,
+        kind,
+        ..
+    } = call;
     let (kind, advice) = match code {
         "AccessDeniedException" | "AccessDenied" => (
             KmsAccessDenied,
@@ -234,7 +241,10 @@ pub fn from_service_code(code: &str, detail: &str, operation: &str, key_id: &str
         ),
         "NotFoundException" => (
             KmsKeyNotFound,
-            format!("key {key_id} does not exist in this account and Region (check KMS_KEY_ID and AWS_REGION)"),
+            format!(
+                "key {key_id} does not exist in this account and Region (check {} and AWS_REGION)",
+                kind.variable
+            ),
         ),
         "DisabledException" | "KMSInvalidStateException" => (
             KmsKeyUnavailable,
@@ -242,7 +252,7 @@ pub fn from_service_code(code: &str, detail: &str, operation: &str, key_id: &str
         ),
         "InvalidKeyUsageException" | "UnsupportedOperationException" => (
             KmsInvalidKeyUsage,
-            format!("key {key_id} cannot be used for {operation}: it must be a SYMMETRIC_DEFAULT ENCRYPT_DECRYPT key"),
+            format!("key {key_id} cannot be used for {operation}: it needs {kind}"),
         ),
         "InvalidCiphertextException" | "IncorrectKeyException" => (
             InvalidCiphertext,
@@ -308,6 +318,24 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+
+    static MAC: Key = Key {
+        name: "MAC",
+        variable: "KMS_MAC_KEY_ID",
+        spec: KeySpec::Hmac256,
+        usage: KeyUsageType::GenerateVerifyMac,
+        purpose: "",
+    };
+
+    fn call<'a>(operation: &'static str, key_id: &'a str) -> KmsCall<'a> {
+        KmsCall {
+            operation,
+            key_id,
+            kind: &MAC,
+            timeout_ms: 1000,
+        }
+    }
 
     #[test]
     fn each_kms_code_lands_on_a_stable_type_and_names_the_key() {
@@ -330,7 +358,7 @@ mod tests {
             ("SomethingNew", ErrorType::KmsError),
         ];
         for (code, kind) in table {
-            let e = from_service_code(code, "", "Decrypt", "alias/orders");
+            let e = from_service_code(code, "", call("Decrypt", "alias/orders"));
             assert_eq!(e.kind(), kind, "{code}");
             assert!(e.message().contains(code), "{code}: {}", e.message());
             assert!(
@@ -344,9 +372,33 @@ mod tests {
             "NotFoundException",
             "DisabledException",
         ] {
-            let e = from_service_code(code, "", "Encrypt", "alias/orders");
+            let e = from_service_code(code, "", call("Encrypt", "alias/orders"));
             assert!(e.message().contains("alias/orders"), "{}", e.message());
         }
+    }
+
+    #[test]
+    fn a_key_of_the_wrong_kind_gets_advice_naming_the_kind_the_operation_needs() {
+        let e = from_service_code(
+            "InvalidKeyUsageException",
+            "",
+            call("GenerateMac", "alias/data"),
+        );
+        assert_eq!(e.kind(), ErrorType::KmsInvalidKeyUsage);
+        assert!(
+            e.message().ends_with(
+                "key alias/data cannot be used for GenerateMac: it needs a key of spec HMAC_256 \
+                 and usage GENERATE_VERIFY_MAC (the MAC key, KMS_MAC_KEY_ID)"
+            ),
+            "{}",
+            e.message()
+        );
+        let e = from_service_code("NotFoundException", "", call("VerifyMac", "alias/gone"));
+        assert!(
+            e.message().contains("check KMS_MAC_KEY_ID"),
+            "{}",
+            e.message()
+        );
     }
 
     #[test]
@@ -355,8 +407,7 @@ mod tests {
         let e = from_service_code(
             "InvalidSignatureException",
             &one_line(&long),
-            "Encrypt",
-            "k",
+            call("Encrypt", "k"),
         );
         assert!(!e.message().contains('\n'));
         assert!(!e.message().contains("second line"));
@@ -365,7 +416,7 @@ mod tests {
 
     #[test]
     fn the_readme_error_table_lists_exactly_the_types_the_code_has() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         let section = readme
             .split("\n## Errors\n")
             .nth(1)

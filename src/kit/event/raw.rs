@@ -7,16 +7,10 @@
 //! such a body with a JSON string carrying [`MALFORMED_MARKER`] and the parser's position, so
 //! the handler answers `InvalidRequest` like any other bad event. The replacement never
 //! contains bytes of the original body.
-//!
-//! Being the outermost layer, it also sees a large event before it is parsed and after its
-//! response is sent, which is where [`memory::release_freed`](crate::memory::release_freed)
-//! hands back what gathering and answering it freed.
 
-use crate::event::MALFORMED_MARKER;
+use crate::kit::event::MALFORMED_MARKER;
 use lambda_runtime::tower::{Layer, Service};
 use lambda_runtime::LambdaInvocation;
-use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 
 /// Layer installing [`Guard`].
@@ -39,37 +33,21 @@ pub struct Guard<S> {
 impl<S> Service<LambdaInvocation> for Guard<S>
 where
     S: Service<LambdaInvocation>,
-    S::Future: Send + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+    type Future = S::Future;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: LambdaInvocation) -> Self::Future {
-        let large = req.body.len() >= crate::memory::MMAP_THRESHOLD;
-        if large {
-            // The runtime gathered this event from read buffers it has just freed; hand them
-            // back before the event is parsed (see `memory`).
-            crate::memory::release_freed();
-        }
         if let Some(reason) = malformed(&req.body) {
             let marked = serde_json::Value::String(format!("{MALFORMED_MARKER}{reason}"));
             req.body = serde_json::to_vec(&marked).unwrap_or_default().into();
         }
-        let answered = self.inner.call(req);
-        Box::pin(async move {
-            let result = answered.await;
-            if large {
-                // The response is sent: hand back what the invocation freed, so the next one
-                // starts from the warm baseline rather than on top of this one's leftovers.
-                crate::memory::release_freed();
-            }
-            result
-        })
+        self.inner.call(req)
     }
 }
 
@@ -91,7 +69,7 @@ pub fn malformed(body: &[u8]) -> Option<String> {
 }
 
 /// Accepts exactly what parsing into a `serde_json::Value` accepts — and so what the runtime's
-/// parse into an [`Event`](crate::event::Event), next, accepts (a test checks both) — without
+/// parse into an [`Event`](crate::kit::event::Event), next, accepts (a test checks both) — without
 /// building it: same recursion limit (128), same number range, same string rules. (`IgnoredAny` is not enough: it skips nesting and huge exponents the runtime rejects.)
 struct Probe;
 
@@ -172,11 +150,11 @@ mod tests {
     fn whatever_the_runtime_cannot_parse_into_a_value_is_malformed() {
         for body in [&b"{\"n\": 1e400}"[..], b"[-1e999]"] {
             assert!(serde_json::from_slice::<serde_json::Value>(body).is_err());
-            assert!(serde_json::from_slice::<crate::event::Event>(body).is_err());
+            assert!(serde_json::from_slice::<crate::kit::event::Event>(body).is_err());
             assert!(malformed(body).is_some());
         }
         let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
-        assert!(serde_json::from_slice::<crate::event::Event>(deep.as_bytes()).is_err());
+        assert!(serde_json::from_slice::<crate::kit::event::Event>(deep.as_bytes()).is_err());
         assert!(malformed(deep.as_bytes())
             .unwrap()
             .contains("error at line 1 column"));

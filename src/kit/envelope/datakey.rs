@@ -15,31 +15,22 @@
 //! Entries are keyed by the key id *as requested* (so a pinned decrypt is never served a data
 //! key KMS released for another pin) and by the canonical encryption context.
 
-use crate::envelope::{canonical_context, DataKey, Message, KMS_PROVIDER_ID};
-use crate::error::{Error, ErrorType};
-use crate::kms::{non_empty, Kms};
+use crate::kit::config::CacheLimits;
+use crate::kit::envelope::suite::COMMITTING;
+use crate::kit::envelope::{canonical_context, DataKey, Message, KMS_PROVIDER_ID};
+use crate::kit::error::{Error, ErrorType};
+use crate::kit::kms::call::{non_empty, Kms};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::DataKeySpec;
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Most entries kept per direction; beyond it, expired entries go first, then the oldest.
 const MAX_ENTRIES: usize = 256;
 
 /// Most KMS-encrypted data keys of one message tried on decrypt: each try is a KMS call.
 pub const MAX_DATA_KEY_ATTEMPTS: usize = 10;
-
-/// The cache's limits; a cache exists only when the age and message limits are both set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CacheLimits {
-    /// A cached data key is not used once this old.
-    pub max_age: Duration,
-    /// A cached data key is used for at most this many messages (first use included).
-    pub max_messages: u64,
-    /// A cached data key seals at most this many plaintext bytes in all (`u64::MAX`: no limit).
-    pub max_bytes: u64,
-}
 
 struct Entry<T> {
     value: T,
@@ -111,13 +102,26 @@ impl DataKeyCache {
             .set_encryption_context((!context.is_empty()).then(|| context.clone()))
             .send();
         let out = kms.call(OP, key_id, request).await?;
+        // Straight into its wiped-on-drop wrapper (no copy).
+        let key = DataKey::new(non_empty(
+            out.plaintext.map(Blob::into_inner),
+            OP,
+            "Plaintext",
+        )?);
+        let wanted = COMMITTING.data_key_len();
+        if key.bytes().len() != wanted {
+            // An AES_256 data key was asked for: another length is KMS's answer at fault.
+            return Err(Error::new(
+                ErrorType::KmsInvalidResponse,
+                format!(
+                    "KMS {OP} returned a {}-byte data key where AES_256 takes {wanted}; check \
+                     what answers at the KMS endpoint",
+                    key.bytes().len()
+                ),
+            ));
+        }
         let fresh = Generated {
-            // Straight into its wiped-on-drop wrapper (no copy).
-            key: DataKey::new(non_empty(
-                out.plaintext.map(Blob::into_inner),
-                OP,
-                "Plaintext",
-            )?),
+            key,
             encrypted: non_empty(
                 out.ciphertext_blob.map(Blob::into_inner),
                 OP,
@@ -163,9 +167,23 @@ impl DataKeyCache {
         }
         let context: HashMap<String, String> = message.context.clone().into_iter().collect();
         let canonical = canonical_context(&context);
+        let wanted = message.suite.data_key_len();
         let mut last = None;
         for (encrypted, arn) in candidates {
             match self.one(kms, pinned, encrypted, &context, &canonical).await {
+                Ok(d) if d.key.bytes().len() != wanted => {
+                    // KMS decrypted what the message carries, faithfully: a genuine message's
+                    // data key has its suite's length, so the message is at fault, not KMS.
+                    last = Some(Error::new(
+                        ErrorType::InvalidCiphertext,
+                        format!(
+                            "the envelope's data key decrypts to {} bytes, where its suite {} \
+                             takes {wanted}: it was not made by an AWS Encryption SDK",
+                            d.key.bytes().len(),
+                            message.suite.name
+                        ),
+                    ))
+                }
                 Ok(d) if d.key_id == arn => return Ok(d),
                 Ok(d) => {
                     last = Some(Error::new(
@@ -373,6 +391,7 @@ fn put<K, T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn generated(tag: u8) -> Generated {
         Generated {

@@ -4,7 +4,7 @@
 //! Defined in the ESDK specification (`framework/algorithm-suites.md`); where its text and the
 //! official implementations differ, the Python ESDK is the oracle.
 
-use crate::error::{Error, ErrorType};
+use crate::kit::error::{Error, ErrorType};
 use aws_lc_rs::aead::{self, LessSafeKey, UnboundKey};
 use aws_lc_rs::hkdf;
 
@@ -179,15 +179,13 @@ impl Suite {
     /// The message key: the data key through the suite's key derivation, as an AES-GCM key.
     pub fn message_key(&self, data_key: &[u8], message_id: &[u8]) -> Result<LessSafeKey, Error> {
         if data_key.len() != self.key_len {
-            return Err(Error::new(
-                ErrorType::KmsInvalidResponse,
-                format!(
-                    "KMS returned a {}-byte data key; suite {} takes {} bytes",
-                    data_key.len(),
-                    self.name,
-                    self.key_len
-                ),
-            ));
+            // The callers check the length where they know whose fault it is (`datakey`).
+            return Err(internal(&format!(
+                "deriving {}'s key from a {}-byte data key (it takes {})",
+                self.name,
+                data_key.len(),
+                self.key_len
+            )));
         }
         let mut key = [0u8; 32];
         let key = &mut key[..self.key_len];
@@ -295,9 +293,10 @@ mod tests {
     }
 
     #[test]
-    fn a_data_key_of_the_wrong_length_is_kms_s_fault() {
+    fn no_key_is_derived_from_a_data_key_of_the_wrong_length() {
+        // Whose fault it is depends on where the data key came from: `datakey` says.
         let e = COMMITTING.message_key(&[0u8; 16], &[0u8; 32]).unwrap_err();
-        assert_eq!(e.kind(), ErrorType::KmsInvalidResponse);
+        assert_eq!(e.kind(), ErrorType::Internal);
     }
 
     fn hex(b: &[u8]) -> String {

@@ -1,10 +1,10 @@
 //! Plaintext buffers that are wiped when dropped, at the speed of `memset`.
 //!
 //! A decrypted payload should not linger in freed memory. `zeroize::Zeroizing` does that with a
-//! volatile write per byte, which for a 1 MiB plaintext costs 142 µs on this project's machine —
-//! a third of the whole envelope decrypt (docs/envelope.md, "Throughput"). glibc's
-//! `explicit_bzero` is a `memset` the compiler is not allowed to remove, and takes about 11 µs.
-//! Other C libraries get `zeroize`.
+//! volatile write per byte, which at megabyte sizes costs a sizeable part of a whole envelope
+//! decrypt (measured in docs/envelope.md, "Throughput"). glibc's `explicit_bzero` is a `memset`
+//! the compiler is not allowed to remove, an order of magnitude faster. Other C libraries get
+//! `zeroize`.
 
 use std::ops::{Deref, DerefMut};
 

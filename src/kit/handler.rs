@@ -1,27 +1,29 @@
 //! The handler: one invocation from event to answer, with its EMF line.
 //!
-//! It owns the invocation's lifecycle, not its work: parse the event through the operations
-//! table (`ops`), get the lazily built client, give the operation a deadline-bounded, measured
+//! It owns the invocation's lifecycle, not its work: dispatch the event through the operations
+//! table, get the lazily built client, give the operation a deadline-bounded, measured
 //! [`Kms`], write the EMF line whatever happens, and turn a panic into one failed invocation.
 
-use crate::config::Config;
-use crate::datakey::DataKeyCache;
-use crate::error::{Error, ErrorType};
-use crate::event::Event;
-use crate::kms::Kms;
-use crate::lazy::{BuildClient, LazyClient};
-use crate::metrics::{emf_line, EmfContext, Recorder};
-use crate::ops::{self, Ctx, Reply, Request};
-use crate::skew::{invocation_deadline, operation_timeout};
+use crate::kit::config::Config;
+use crate::kit::envelope::datakey::DataKeyCache;
+use crate::kit::error::{Error, ErrorType};
+use crate::kit::event::Event;
+use crate::kit::kms::call::Kms;
+use crate::kit::kms::lazy::{BuildClient, LazyClient};
+use crate::kit::kms::metrics::{emf_line, EmfContext, Recorder};
+use crate::kit::kms::skew::{invocation_deadline, operation_timeout};
+use crate::kit::operation::{dispatch, Ctx, Entry, Request};
+use crate::kit::reply::Reply;
 use lambda_runtime::LambdaEvent;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-/// Everything that lives for the life of the sandbox: configuration, the lazy client, the
-/// data-key cache and the cold-start flag. Built in INIT without I/O.
+/// Everything that lives for the life of the sandbox: the operations table, configuration, the
+/// lazy client, the data-key cache and the cold-start flag. Built in INIT without I/O.
 pub struct App<B: BuildClient<Client = aws_sdk_kms::Client>> {
+    operations: &'static [Entry],
     config: Config,
     kms: LazyClient<B>,
     data_keys: DataKeyCache,
@@ -29,17 +31,15 @@ pub struct App<B: BuildClient<Client = aws_sdk_kms::Client>> {
 }
 
 impl<B: BuildClient<Client = aws_sdk_kms::Client>> App<B> {
-    /// The application state; nothing is built yet.
-    pub fn new(config: Config, builder: B) -> Arc<Self> {
-        let app = Arc::new(App {
+    /// The application state for the `operations` table; nothing is built yet.
+    pub fn new(operations: &'static [Entry], config: Config, builder: B) -> Arc<Self> {
+        Arc::new(App {
+            operations,
             data_keys: DataKeyCache::new(config.data_key_cache),
             config,
             kms: LazyClient::new(builder),
             cold: AtomicBool::new(true),
-        });
-        #[cfg(feature = "test-hooks")]
-        crate::test_hooks::at_init(&app);
-        app
+        })
     }
 
     /// The lazy client, for lifecycle hooks (e.g. SnapStart) and tests.
@@ -54,11 +54,11 @@ impl<B: BuildClient<Client = aws_sdk_kms::Client>> App<B> {
         let cold_start = self.cold.swap(false, Ordering::Relaxed);
         let (payload, ctx) = (event.payload, event.context);
 
-        let request = ops::parse(&payload);
+        let dispatched = dispatch(self.operations, &payload);
         drop(payload);
-        let operation = request.as_ref().ok().map(Request::operation);
+        let operation = dispatched.operation;
         let work = async {
-            let request = request?;
+            let request = dispatched.request?;
             let deadline = invocation_deadline(ctx.deadline, SystemTime::now());
             self.execute(request, deadline, &recorder).await
         };
@@ -118,7 +118,7 @@ impl<B: BuildClient<Client = aws_sdk_kms::Client>> App<B> {
                 ),
             )
         })?;
-        let kms = Kms::new(acquired.client, timeout, recorder.clone());
+        let kms = Kms::new(acquired.client, timeout, recorder.clone(), request.key());
         let cx = Ctx {
             kms: &kms,
             config: &self.config,
@@ -196,19 +196,19 @@ fn emit(line: &str) {
     let _ = out.flush();
 }
 
+/// In-process harness for unit tests: the handler with the real SDK client talking to an
+/// in-memory KMS ([`crate::kit::testing`]). The operations' own tests use it too.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::envelope;
-    use crate::testing::{self, MemoryKms};
-    use base64::engine::general_purpose::STANDARD;
-    use base64::Engine;
-    use serde_json::Value;
+    use crate::kit::key::Key;
+    use crate::kit::testing::{self, MemoryKms};
+    use serde_json::{json, Value};
     use std::sync::atomic::AtomicU32;
     use std::time::Duration;
 
     /// Builds SDK clients that talk to one in-memory KMS, and counts the builds.
-    struct MemoryBuilder {
+    pub(crate) struct MemoryBuilder {
         kms: MemoryKms,
         builds: AtomicU32,
     }
@@ -221,14 +221,20 @@ mod tests {
         }
     }
 
-    fn app() -> (Arc<App<MemoryBuilder>>, MemoryKms) {
-        app_with(&[])
-    }
-
-    fn app_with(vars: &[(&str, &str)]) -> (Arc<App<MemoryBuilder>>, MemoryKms) {
-        let config = Config::from_lookup(|k| {
-            if k == "KMS_KEY_ID" {
-                return Some("alias/default".to_string());
+    /// An app serving `operations`, each kind in `keys` defaulting to `alias/default` (or
+    /// `alias/<kebab>` beyond the first), configured with `vars`.
+    pub(crate) fn app(
+        operations: &'static [Entry],
+        keys: &[&'static Key],
+        vars: &[(&str, &str)],
+    ) -> (Arc<App<MemoryBuilder>>, MemoryKms) {
+        let config = Config::from_lookup(keys, |k| {
+            if let Some(i) = keys.iter().position(|key| key.variable == k) {
+                return Some(if i == 0 {
+                    "alias/default".to_string()
+                } else {
+                    format!("alias/{}", keys[i].kebab())
+                });
             }
             vars.iter()
                 .find(|(n, _)| *n == k)
@@ -240,7 +246,7 @@ mod tests {
             kms: kms.clone(),
             builds: AtomicU32::new(0),
         };
-        (App::new(config, builder), kms)
+        (App::new(operations, config, builder), kms)
     }
 
     fn event(payload: Value, deadline_in: Duration) -> LambdaEvent<Event> {
@@ -253,41 +259,103 @@ mod tests {
         LambdaEvent::new(Event::from(payload), ctx)
     }
 
-    async fn call(app: &App<MemoryBuilder>, payload: Value) -> Result<Value, Error> {
+    /// One invocation with 3 s left; the response as a `Value`.
+    pub(crate) async fn call(app: &App<MemoryBuilder>, payload: Value) -> Result<Value, Error> {
         let reply = app.handle(event(payload, Duration::from_secs(3))).await?;
         Ok(reply.to_value())
     }
 
-    #[tokio::test]
-    async fn encrypt_then_decrypt_round_trips_with_the_same_context() {
-        let (app, kms) = app();
-        let enc = call(&app, serde_json::json!({"operation":"encrypt","plaintext":"aGVsbG8=","encryptionContext":{"t":"1"}}))
-            .await
-            .unwrap();
-        assert_eq!(enc["keyId"], testing::arn("alias/default"));
-        let dec = call(&app, serde_json::json!({"operation":"decrypt","ciphertext":enc["ciphertext"],"encryptionContext":{"t":"1"}}))
-            .await
-            .unwrap();
-        assert_eq!(dec["plaintext"], "aGVsbG8=");
-        let wrong = call(&app, serde_json::json!({"operation":"decrypt","ciphertext":enc["ciphertext"],"encryptionContext":{"t":"2"}}))
-            .await
-            .unwrap_err();
-        assert_eq!(wrong.kind(), ErrorType::InvalidCiphertext);
-        assert_eq!(app.client().builds(), 1);
-        assert_eq!(
-            kms.calls(),
-            [
-                "Encrypt alias/default",
-                "Decrypt alias/default",
-                "Decrypt alias/default"
-            ]
-        );
+    mod probe {
+        //! A table of the kit's own: `{"operation": "seal", "keyId": …}` encrypts a fixed
+        //! payload; `{"operation": "check", …}` answers `{"disabled": true}` when KMS says the
+        //! key is disabled — an expected error, through `call_expecting`.
+        use crate::kit::event::fields::Fields;
+        use crate::kit::key::Key;
+        use crate::kit::operation::{Ctx, Entry, Operation};
+        use crate::kit::reply::{respond, Reply};
+        use crate::kit::Error;
+        use aws_sdk_kms::operation::encrypt::EncryptError;
+        use aws_sdk_kms::primitives::Blob;
+        use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+        use serde_json::json;
+
+        pub static DATA: Key = Key {
+            name: "DATA",
+            variable: "KMS_KEY_ID",
+            spec: KeySpec::SymmetricDefault,
+            usage: KeyUsageType::EncryptDecrypt,
+            purpose: "",
+        };
+
+        pub struct Seal(Option<String>, bool);
+
+        impl Seal {
+            fn parse(fields: &Fields<'_>, expecting: bool) -> Result<Self, Error> {
+                Ok(Seal(fields.key_id("keyId")?, expecting))
+            }
+
+            async fn run(self, cx: &Ctx<'_>) -> Result<Reply, Error> {
+                let key = cx.key_id(self.0.as_deref());
+                let request = cx
+                    .kms
+                    .client()
+                    .encrypt()
+                    .key_id(key)
+                    .plaintext(Blob::new(b"x".to_vec()))
+                    .send();
+                if !self.1 {
+                    cx.kms.call("Encrypt", key, request).await?;
+                    return respond(json!({"sealed": true}));
+                }
+                let answer = cx
+                    .kms
+                    .call_expecting("Encrypt", key, request, EncryptError::is_disabled_exception)
+                    .await?;
+                respond(json!({"disabled": answer.is_err()}))
+            }
+        }
+
+        pub struct Check(Seal);
+
+        impl Operation for Seal {
+            const NAME: &'static str = "seal";
+            const FIELDS: &'static [&'static str] = &["keyId"];
+            const KEY: &'static Key = &DATA;
+            const IAM_ACTIONS: &'static [&'static str] = &["kms:Encrypt"];
+            fn parse(fields: &Fields<'_>) -> Result<Self, Error> {
+                Seal::parse(fields, false)
+            }
+            async fn run(self, cx: &Ctx<'_>) -> Result<Reply, Error> {
+                Seal::run(self, cx).await
+            }
+        }
+
+        impl Operation for Check {
+            const NAME: &'static str = "check";
+            const FIELDS: &'static [&'static str] = &["keyId"];
+            const KEY: &'static Key = &DATA;
+            const IAM_ACTIONS: &'static [&'static str] = &["kms:Encrypt"];
+            fn parse(fields: &Fields<'_>) -> Result<Self, Error> {
+                Seal::parse(fields, true).map(Check)
+            }
+            async fn run(self, cx: &Ctx<'_>) -> Result<Reply, Error> {
+                Seal::run(self.0, cx).await
+            }
+        }
+
+        pub static TABLE: &[Entry] = &[Entry::of::<Seal>("seal"), Entry::of::<Check>("check")];
+    }
+
+    fn probe_app() -> (Arc<App<MemoryBuilder>>, MemoryKms) {
+        app(probe::TABLE, &[&probe::DATA], &[])
     }
 
     #[tokio::test]
     async fn a_bad_event_costs_no_client_build() {
-        let (app, _) = app();
-        let e = call(&app, serde_json::json!({"operation":"nope"}))
+        let (app, _) = probe_app();
+        let e = call(&app, json!({"operation":"nope"})).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorType::InvalidRequest);
+        let e = call(&app, json!({"operation":"seal","keyId":"nope"}))
             .await
             .unwrap_err();
         assert_eq!(e.kind(), ErrorType::InvalidRequest);
@@ -295,23 +363,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_event_may_name_another_key() {
-        let (app, kms) = app();
-        call(
-            &app,
-            serde_json::json!({"operation":"encrypt","plaintext":"aGk=","keyId":"alias/override"}),
-        )
-        .await
-        .unwrap();
-        assert_eq!(kms.calls(), ["Encrypt alias/override"]);
+    async fn calls_use_the_kinds_default_key_unless_the_event_names_another() {
+        let (app, kms) = probe_app();
+        call(&app, json!({"operation":"seal"})).await.unwrap();
+        call(&app, json!({"operation":"seal","keyId":"alias/override"}))
+            .await
+            .unwrap();
+        assert_eq!(
+            kms.calls(),
+            ["Encrypt alias/default", "Encrypt alias/override"]
+        );
+        assert_eq!(app.client().builds(), 1);
     }
 
     #[tokio::test]
     async fn no_time_left_is_a_deadline_error_without_calling_kms() {
-        let (app, kms) = app();
+        let (app, kms) = probe_app();
         let e = app
             .handle(event(
-                serde_json::json!({"operation":"encrypt","plaintext":"aGk="}),
+                json!({"operation":"seal"}),
                 Duration::from_millis(100),
             ))
             .await
@@ -321,112 +391,40 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_kms_answer_without_a_required_field_is_never_a_success() {
-        for (event, target) in [
-            (
-                serde_json::json!({"operation":"encrypt","plaintext":"aGk="}),
-                "Encrypt",
-            ),
-            (
-                serde_json::json!({"operation":"decrypt","ciphertext":"AQID"}),
-                "Decrypt",
-            ),
-            (
-                serde_json::json!({"operation":"encrypt","plaintext":STANDARD.encode([1u8; 5000])}),
-                "GenerateDataKey",
-            ),
-        ] {
-            let (app, kms) = app();
-            kms.answer_next(target, 200, "{}");
-            let e = call(&app, event).await.unwrap_err();
-            assert_eq!(e.kind(), ErrorType::KmsInvalidResponse, "{target}: {e}");
-            assert!(
-                e.message()
-                    .contains(&format!("KMS {target} answered without")),
-                "{e}"
-            );
-        }
-    }
-
-    #[tokio::test]
     async fn an_http_403_is_an_access_denial_even_when_its_body_is_not_kms_json() {
-        let (app, kms) = app();
+        let (app, kms) = probe_app();
         // What an IAM policy evaluated in front of KMS answers (moto's enforcement does).
         kms.answer_next(
             "Encrypt",
             403,
             "<ErrorResponse><Error><Code>AccessDenied</Code></Error></ErrorResponse>",
         );
-        let encrypt_fails = || async {
-            call(
-                &app,
-                serde_json::json!({"operation":"encrypt","plaintext":"aGk="}),
-            )
-            .await
-            .unwrap_err()
-        };
-        let e = encrypt_fails().await;
+        let seal_fails = || async { call(&app, json!({"operation":"seal"})).await.unwrap_err() };
+        let e = seal_fails().await;
         assert_eq!(e.kind(), ErrorType::KmsAccessDenied, "{e}");
         kms.answer_next("Encrypt", 418, "<teapot/>");
-        let e = encrypt_fails().await;
+        let e = seal_fails().await;
         assert_eq!(e.kind(), ErrorType::KmsError, "{e}");
     }
 
-    async fn roundtrip(app: &App<MemoryBuilder>, payload: &[u8]) -> Value {
-        let enc = call(app, serde_json::json!({"operation":"encrypt","plaintext":STANDARD.encode(payload),"encryptionContext":{"t":"1"}}))
-            .await
-            .unwrap();
-        let dec = call(app, serde_json::json!({"operation":"decrypt","ciphertext":enc["ciphertext"],"encryptionContext":{"t":"1"}}))
-            .await
-            .unwrap();
-        assert_eq!(dec["plaintext"], STANDARD.encode(payload));
-        assert_eq!(dec["mode"], enc["mode"]);
-        enc
-    }
-
     #[tokio::test]
-    async fn payloads_above_4096_bytes_use_an_envelope_and_round_trip() {
-        let (app, kms) = app();
-        let enc = roundtrip(&app, &vec![5u8; 10_000]).await;
-        assert_eq!(enc["mode"], "envelope");
-        let blob = STANDARD
-            .decode(enc["ciphertext"].as_str().unwrap())
-            .unwrap();
-        assert!(envelope::is_envelope(&blob));
+    async fn an_expected_kms_error_is_an_answer_and_every_other_error_keeps_its_type() {
+        let (app, kms) = probe_app();
+        let disabled = r#"{"__type":"DisabledException","message":"key is disabled"}"#;
+        kms.answer_next("Encrypt", 400, disabled);
+        let out = call(&app, json!({"operation":"check"})).await.unwrap();
+        assert_eq!(out, json!({"disabled": true}));
         assert_eq!(
-            kms.calls(),
-            ["GenerateDataKey alias/default", "Decrypt alias/default"]
+            call(&app, json!({"operation":"check"})).await.unwrap(),
+            json!({"disabled": false})
         );
-        assert_eq!(roundtrip(&app, b"small").await["mode"], "direct");
-    }
-
-    #[tokio::test]
-    async fn without_a_cache_every_envelope_costs_kms_calls() {
-        let (app, kms) = app();
-        for _ in 0..3 {
-            roundtrip(&app, &vec![1u8; 5000]).await;
-        }
-        assert_eq!(kms.calls().len(), 6);
-    }
-
-    #[tokio::test]
-    async fn the_data_key_cache_cuts_kms_calls_within_its_message_limit() {
-        let (app, kms) = app_with(&[
-            ("DATA_KEY_CACHE_MAX_AGE_SECONDS", "300"),
-            ("DATA_KEY_CACHE_MAX_MESSAGES", "2"),
-        ]);
-        for _ in 0..4 {
-            roundtrip(&app, &vec![1u8; 5000]).await;
-        }
-        let calls = kms.calls();
-        let generated = calls
-            .iter()
-            .filter(|c| c.starts_with("GenerateDataKey"))
-            .count();
-        let decrypted = calls.len() - generated;
-        // Four messages, two per data key: two GenerateDataKey; the second envelope of each key
-        // finds its decrypted data key cached.
-        assert_eq!(generated, 2, "{calls:?}");
-        assert_eq!(decrypted, 2, "{calls:?}");
+        // Not what `check` expects: mapped as any call maps it.
+        kms.answer_next("Encrypt", 400, r#"{"__type":"NotFoundException"}"#);
+        let e = call(&app, json!({"operation":"check"})).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorType::KmsKeyNotFound, "{e}");
+        // And for `seal`, which expects nothing, the same error is a failure.
+        kms.answer_next("Encrypt", 400, disabled);
+        let e = call(&app, json!({"operation":"seal"})).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorType::KmsKeyUnavailable, "{e}");
     }
 }

@@ -7,8 +7,8 @@
 //! refuses it. Canned answers stand in for a broken KMS. (The integration tests use a real
 //! KMS-compatible server instead.)
 
-use crate::config::Config;
-use crate::kms::SdkClientBuilder;
+use crate::kit::config::Config;
+use crate::kit::kms::client::SdkClientBuilder;
 use aws_smithy_runtime_api::client::http::{
     http_client_fn, HttpConnector, HttpConnectorFuture, SharedHttpConnector,
 };
@@ -43,8 +43,7 @@ pub fn arn(key: &str) -> String {
 
 /// An SDK client, configured as the function configures it, talking to `kms`.
 pub fn client(kms: &MemoryKms) -> aws_sdk_kms::Client {
-    let config = Config::from_lookup(|k| (k == "KMS_KEY_ID").then(|| "alias/default".into()))
-        .expect("test configuration");
+    let config = Config::from_lookup(&[], |_| None).expect("test configuration");
     let kms = kms.clone();
     let sdk = aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
@@ -52,7 +51,7 @@ pub fn client(kms: &MemoryKms) -> aws_sdk_kms::Client {
         .credentials_provider(aws_sdk_kms::config::SharedCredentialsProvider::new(
             aws_sdk_kms::config::Credentials::for_tests(),
         ))
-        .retry_config(crate::skew::retry_config(config.max_attempts))
+        .retry_config(crate::kit::kms::skew::retry_config(config.max_attempts))
         .http_client(http_client_fn(move |_, _| {
             SharedHttpConnector::new(kms.clone())
         }))

@@ -1,0 +1,19 @@
+# The benchmark harness, included by the Makefile: in this template, and in a copy made with
+# `make scaffold … BENCH=1`. Never part of `make test` (which runs each benchmark once, quickly,
+# as a smoke test); results go to bench/results/, figures with their conditions to
+# docs/benchmarks.md.
+
+LAB_TARGETS += \
+  "make bench         benchmarks: the first invoke under Lambda's conditions beside the Node.js peer, envelopes"
+
+.PHONY: bench
+
+# Benchmarks (never part of `make test`): the release binary under the emulator against the
+# local KMS, beside a plain SDK call and the Node.js v3 peer; envelope throughput; arm64 size.
+bench: venv
+	npm ci --prefix bench/node --no-audit --no-fund
+	cargo lambda build --release --arm64 --bin kms-lambda
+	$(VENV)/bin/python scripts/artifact-size.py target/lambda/kms-lambda/bootstrap bench/results/artifact.json
+	cargo bench --bench envelope
+	cargo bench $(FEATURES) --bench lambda
+

@@ -56,15 +56,15 @@ lint: venv
 	check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 
 # Unit tests and the integration tests (real binary, Runtime API emulator, local KMS); the key,
-# least-privilege and metrics checks of template.yaml are among them (tests/template.rs).
+# least-privilege and metrics checks of template.yaml are among them (tests/it/template.rs).
 unit-and-integration: venv
 	cargo test --all-targets --locked $(FEATURES)
 
 # The keys, aliases, outputs, key variables and role statements of template.yaml, from the key
-# and operation tables (tests/template.rs writes them; `make test` fails until they match).
+# and operation tables (tests/it/template.rs writes them; `make test` fails until they match).
 template:
-	@KMS_LAMBDA_WRITE_TEMPLATE=1 cargo test --quiet --locked $(FEATURES) --test template -- \
-	  --exact the_keys_and_the_role_are_what_the_key_and_operation_tables_say --nocapture \
+	@KMS_LAMBDA_WRITE_TEMPLATE=1 cargo test --quiet --locked $(FEATURES) --test it -- \
+	  --exact template::the_keys_and_the_role_are_what_the_key_and_operation_tables_say --nocapture \
 	  | grep -e '^make template' || echo "make template: template.yaml is what the tables say"
 
 BOOTSTRAP := target/lambda/kms-lambda/bootstrap
@@ -91,7 +91,7 @@ deploy-check: package
 	$(VENV)/bin/python scripts/deploy_check.py artefact $(SAM_BOOTSTRAP)
 	$(VENV)/bin/python scripts/deploy_check.py prepare $(SAM_BOOTSTRAP) $(DEPLOY_STATE)
 	KMS_LAMBDA_DEPLOY_STATE=$(DEPLOY_STATE) KMS_LAMBDA_DEPLOY_BOOTSTRAP=$(CURDIR)/$(SAM_BOOTSTRAP) \
-	  cargo test --locked $(FEATURES) --test deploy -- --ignored --nocapture; \
+	  cargo test --locked $(FEATURES) --test it -- --ignored --nocapture deploy::; \
 	  status=$$?; $(VENV)/bin/python scripts/deploy_check.py stop $(DEPLOY_STATE); exit $$status
 
 clean:

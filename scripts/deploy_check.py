@@ -2,7 +2,7 @@
 """The deploy rehearsal's AWS side, offline: a local moto (CloudFormation, Lambda, IAM, STS, KMS,
 S3, CloudWatch, Logs) that enforces IAM, the stack created from template.yaml, the deployed
 configuration read back, the function's role assumed. `make deploy-check` runs it around
-tests/deploy.rs, which runs the function itself.
+tests/it/deploy.rs, which runs the function itself.
 
 Usage:
   deploy_check.py artefact BOOTSTRAP        check the built artefact (arm64, glibc, aws-lc flag)
@@ -161,7 +161,7 @@ def deploy(pid, url, bootstrap, state_path):
         if r.get("PhysicalResourceId") and r["ResourceStatus"] == "CREATE_COMPLETE"
     }
     # moto's CloudFormation has no AWS::CloudWatch::Alarm: it skips the alarms (cfn-lint, sam
-    # validate and tests/template.rs check them). Everything else must have been created.
+    # validate and tests/it/template.rs check them). Everything else must have been created.
     not_by_moto = {"AWS::CloudWatch::Alarm"}
     missing = [
         name for name, r in cfn_template["Resources"].items()
@@ -217,7 +217,7 @@ def deploy(pid, url, bootstrap, state_path):
     }
     # moto's CloudFormation does not pass Architectures on to Lambda (it reads back x86_64), so
     # the architecture is checked in the translated template; the artefact's own ELF header is
-    # checked by tests/deploy.rs.
+    # checked by tests/it/deploy.rs.
     function = [r for r in cfn_template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"][0]
     checks["Architectures (template)"] = (function["Properties"].get("Architectures"), ["arm64"])
     # Every variable the template sets to a key's ARN holds that key's ARN.

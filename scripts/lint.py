@@ -3,8 +3,9 @@
 
 - rustfmt --check on every .rs file git knows (tracked, or new and not ignored): `cargo fmt`
   alone skips modules declared inside a macro, such as the operations in src/ops/;
-- cargo clippy -D warnings on every target, without and with the `test-hooks` feature (and
-  `cargo check` of the fuzz targets, where fuzz/ exists);
+- cargo clippy -D warnings on what deploys (library, binary, examples) without the `test-hooks`
+  feature, and on every target with it (and `cargo check` of the fuzz targets, where fuzz/
+  exists);
 - then the proof: the dep-info of every target clippy checked lists the source files the
   compiler read. Each .rs file git knows must be among them, or the lint fails naming it — a
   file no target compiles is one no test runs and no lint reads (an operation's module left
@@ -98,8 +99,9 @@ def main():
     print(f"lint: rustfmt --check: {len(files)} files, all formatted", flush=True)
 
     seen = set()
-    for features in ([], ["--features", "test-hooks"]):
-        dep_info = cargo_json(["clippy", "--all-targets", "--locked", *features, "--", "-D", "warnings"])
+    # What deploys (no test hooks), then every target with the test hooks the tests use.
+    for targets in (["--lib", "--bins", "--examples"], ["--all-targets", "--features", "test-hooks"]):
+        dep_info = cargo_json(["clippy", *targets, "--locked", "--", "-D", "warnings"])
         seen |= sources(dep_info, ROOT)
     fuzz = os.path.join(ROOT, "fuzz")
     if os.path.exists(os.path.join(fuzz, "Cargo.toml")):

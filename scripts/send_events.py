@@ -125,7 +125,7 @@ def main():
         try:
             data.decode("utf-8")
         except UnicodeDecodeError:
-            # cargo lambda invoke cannot send it; tests/bad_input.rs sends it raw.
+            # cargo lambda invoke cannot send it; tests/it/bad_input.rs sends it raw.
             print(f"  {name}: not UTF-8, which cargo lambda invoke cannot send (make test covers it)")
             continue
         ok, got, message = invoke(port, data)

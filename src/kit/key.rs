@@ -8,7 +8,7 @@
 //!   and a key KMS refuses for the operation is answered with advice naming the kind it needs;
 //! - `make template` writes the key, its alias, its outputs, the variable and the role's
 //!   statement for it into `template.yaml` (each action on exactly the keys of the operations
-//!   that call it), and `tests/template.rs` fails until the template says so;
+//!   that call it), and `tests/it/template.rs` fails until the template says so;
 //! - the tests and `make invoke` create a local key of the row's spec and usage, aliased
 //!   [`Key::local_alias`], which is how the sample events name it.
 

@@ -11,7 +11,7 @@
 //! Also: a panic in the handler is one failed invocation, not a dead sandbox (with the
 //! `test-hooks` feature, which `make test` turns on, for its `panic` operation).
 
-mod support;
+use crate::support;
 
 use kms_lambda::ops::OPERATIONS;
 use serde_json::{json, Value};

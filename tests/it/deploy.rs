@@ -14,7 +14,7 @@
 //! Without qemu and the arm64 C library the artefact part cannot run: then the host build
 //! stands in and the output says so — under CI (`CI=true`) that is a failure.
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use std::path::Path;

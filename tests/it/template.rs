@@ -11,7 +11,7 @@
 //! - metrics: every metric the alarms and the dashboard read is one the function emits (checked
 //!   by running it), and the dashboard body is valid JSON.
 
-mod support;
+use crate::support;
 
 use kms_lambda::kit::Key;
 use kms_lambda::ops::{KEYS, OPERATIONS};

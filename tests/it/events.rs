@@ -4,7 +4,7 @@
 //!
 //! - its sample event succeeds (and every operation has one);
 //! - each KMS call it makes (as the gate saw them) needs only IAM actions its row lists, on a
-//!   key of its row's kind — so, with `tests/template.rs`, the role cannot fall short of what it
+//!   key of its row's kind — so, with `tests/it/template.rs`, the role cannot fall short of what it
 //!   calls, nor grant it on the wrong key;
 //! - its EMF line names it;
 //! - sent again with its first request reaching KMS 6 minutes after it was signed (a
@@ -14,7 +14,7 @@
 //! How the files are read (a kind's local alias stands for its key; `PASTE-THE-<FIELD>-FROM-<NAME>`
 //! for a field of another sample event's answer): `support::run_sample_events`.
 
-mod support;
+use crate::support;
 
 use kms_lambda::kit::operation::Entry;
 use kms_lambda::ops::OPERATIONS;

@@ -2,7 +2,7 @@
 //! limit, an envelope from another key, and the data-key cache with its three limits. (Damaged
 //! envelopes, and interoperability with the official ESDK, are in `tests/esdk_interop.rs`.)
 
-mod support;
+use crate::support;
 
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The real `kms-lambda` binary under a Runtime API emulator, against a real local KMS.
 //! Each test is a scenario; names say what is shown.
 
-mod support;
+use crate::support;
 
 use base64::Engine;
 

@@ -19,7 +19,7 @@ FEATURES := --features test-hooks
 # it out of a copy, so a copy's targets are this file's alone.
 -include lab.mk bench.mk
 
-.PHONY: help venv invoke test lint unit-and-integration template build package deploy deploy-check clean
+.PHONY: help venv invoke test test-steps lint rust-lint tool-lint unit-and-integration template build package deploy deploy-check clean
 
 help:
 	@echo "make invoke        run the function locally on events/ against a local KMS (no AWS account)"
@@ -42,13 +42,23 @@ $(VENV)/.installed: tools/requirements.txt $(LAB_REQUIREMENTS)
 invoke: venv
 	scripts/run-local.sh
 
-test: venv lint unit-and-integration $(LAB_TESTS)
+# Two at a time, as the prerequisites allow: the tools install (mostly downloading) while the Rust
+# lint compiles.
+test:
+	@$(MAKE) --no-print-directory -j2 test-steps
 	@echo "make test: all checks passed"
 
+test-steps: rust-lint tool-lint unit-and-integration $(LAB_TESTS)
+
+lint: rust-lint tool-lint
+
 # rustfmt on every .rs file git knows and clippy on every target, proving that no file escaped
-# both (scripts/lint.py); then the template and the CI workflow.
-lint: venv
-	$(VENV)/bin/python scripts/lint.py
+# both (scripts/lint.py: the standard library only, so it needs no .venv).
+rust-lint:
+	$(PYTHON) scripts/lint.py
+
+# The template and the CI workflow.
+tool-lint: venv
 	cfn-lint template.yaml
 	sam validate --lint --template template.yaml --region us-east-1
 	actionlint .github/workflows/ci.yml
@@ -57,7 +67,7 @@ lint: venv
 
 # Unit tests and the integration tests (real binary, Runtime API emulator, local KMS); the key,
 # least-privilege and metrics checks of template.yaml are among them (tests/it/template.rs).
-unit-and-integration: venv
+unit-and-integration: venv rust-lint
 	cargo test --all-targets --locked $(FEATURES)
 
 # The keys, aliases, outputs, key variables and role statements of template.yaml, from the key

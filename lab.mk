@@ -30,5 +30,5 @@ scaffold:
 
 # A scaffolded copy, with the README's walk-throughs applied (describeKey on the same key,
 # generateMac/verifyMac on an HMAC key), runs its own `make test` (scripts/test-scaffold.sh).
-scaffold-check:
+scaffold-check: venv unit-and-integration
 	scripts/test-scaffold.sh

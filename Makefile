@@ -19,7 +19,7 @@ FEATURES := --features test-hooks
 # it out of a copy, so a copy's targets are this file's alone.
 -include lab.mk bench.mk
 
-.PHONY: help venv invoke test test-steps lint rust-lint tool-lint unit-and-integration template build package deploy deploy-check clean
+.PHONY: help venv invoke test test-steps lint rust-lint tool-lint test-build unit-and-integration template build package deploy deploy-check clean
 
 help:
 	@echo "make invoke        run the function locally on events/ against a local KMS (no AWS account)"
@@ -61,13 +61,19 @@ rust-lint:
 tool-lint: venv
 	cfn-lint template.yaml
 	sam validate --lint --template template.yaml --region us-east-1
+	$(VENV)/bin/python scripts/managed_instances.py
 	actionlint .github/workflows/ci.yml
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
 	check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 
+# Every test binary, built once after the lint; then the tests run (mostly waiting on KMS, the
+# emulator and the clock) while a lab step compiles beside them.
+test-build: rust-lint
+	cargo test --all-targets --locked $(FEATURES) --no-run
+
 # Unit tests and the integration tests (real binary, Runtime API emulator, local KMS); the key,
 # least-privilege and metrics checks of template.yaml are among them (tests/it/template.rs).
-unit-and-integration: venv rust-lint
+unit-and-integration: venv test-build
 	cargo test --all-targets --locked $(FEATURES)
 
 # The keys, aliases, outputs, key variables and role statements of template.yaml, from the key

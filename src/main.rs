@@ -7,13 +7,13 @@ use kms_lambda::kit::config::Config;
 use kms_lambda::kit::event::{raw::RawEventGuard, Event};
 use kms_lambda::kit::handler::App;
 use kms_lambda::kit::kms::client::SdkClientBuilder;
-use kms_lambda::kit::logging;
+use kms_lambda::kit::memory::MemoryBudget;
+use kms_lambda::kit::{executor, logging};
 use kms_lambda::ops::{KEYS, OPERATIONS};
-use lambda_runtime::{layers::TracingLayer, service_fn, LambdaEvent, Runtime};
+use lambda_runtime::{service_fn, LambdaEvent, Runtime};
 use std::process::ExitCode;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     logging::init();
 
     // Every default key and setting, checked now: a typo fails the deployment at start-up with
@@ -27,6 +27,19 @@ async fn main() -> ExitCode {
     };
     tracing::debug!(keys = ?config.keys, max_attempts = config.max_attempts, "configuration loaded");
 
+    // One thread when invocations come one at a time (or there is one CPU), a worker per CPU
+    // when Managed Instances send several at once.
+    let flavor = executor::flavor(config.concurrency, executor::cpus());
+    match executor::build(flavor) {
+        Ok(tokio) => tokio.block_on(serve(config)),
+        Err(err) => {
+            eprintln!("kms-lambda: cannot start the Tokio runtime ({flavor:?}): {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> ExitCode {
     // Prepared now, while INIT has the CPU to spare: the SDK configuration and the HTTPS
     // connector with its trust roots. Nothing in them signs, sends or expires. The KMS client
     // itself is built by the first invocation.
@@ -39,6 +52,10 @@ async fn main() -> ExitCode {
     let operations = kms_lambda::kit::test_hooks::with_test_rows(OPERATIONS);
     #[cfg(not(feature = "test-hooks"))]
     let operations = OPERATIONS;
+    // Layers wrap outwards (see the runtime below): the memory budget sees each raw event
+    // first and refuses one that is too large unread; the guard then answers a non-JSON event
+    // with a typed error.
+    let budget = MemoryBudget::new(config.memory.clone(), config.deadline_margin);
     let app = App::new(operations, config, builder);
     #[cfg(feature = "test-hooks")]
     if std::env::var_os(kms_lambda::kit::test_hooks::EAGER_CLIENT).is_some() {
@@ -57,9 +74,11 @@ async fn main() -> ExitCode {
     // AWS_LAMBDA_MAX_CONCURRENCY at once on Lambda Managed Instances.
     // SnapStart (AWS_LAMBDA_INITIALIZATION_TYPE=snap-start): the app forgets its client around
     // the snapshot. Elsewhere the hook is never called.
+    // No per-invocation tracing span: the handler's own log lines carry the request id, and a
+    // span on every invocation cost more CPU than it told (docs/benchmarks.md).
     let runtime = Runtime::new(handler)
-        .layer(TracingLayer::new())
         .layer(RawEventGuard)
+        .layer(budget)
         .register_snapstart_resource(app);
     match runtime.run_concurrent().await {
         Ok(()) => ExitCode::SUCCESS,

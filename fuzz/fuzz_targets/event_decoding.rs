@@ -3,9 +3,9 @@
 //! limits; every message is one line.
 #![no_main]
 
-use kms_lambda::kit::event::{self, raw, Event};
+use kms_lambda::kit::event::{raw, Event};
 use kms_lambda::kit::operation::dispatch;
-use kms_lambda::kit::{Fields, Operation};
+use kms_lambda::kit::{ErrorType, Fields, Operation};
 use kms_lambda::ops::encrypt::{Encrypt, Mode, MAX_DIRECT_PLAINTEXT, MAX_ENVELOPE_PLAINTEXT};
 use kms_lambda::ops::OPERATIONS;
 use libfuzzer_sys::fuzz_target;
@@ -13,8 +13,13 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     if let Some(reason) = raw::malformed(data) {
         // What the guard hands the handler instead must parse to InvalidRequest.
-        let marked = serde_json::Value::String(format!("{}{reason}", event::MALFORMED_MARKER));
-        assert!(dispatch(OPERATIONS, &Event::from(marked)).request.is_err());
+        let refusal = raw::refusal(ErrorType::InvalidRequest, &reason);
+        let marked: Event = serde_json::from_slice(&refusal).expect("a JSON string");
+        let refused = dispatch(OPERATIONS, &marked)
+            .request
+            .err()
+            .expect("refused");
+        assert_eq!(refused.kind(), ErrorType::InvalidRequest);
         return;
     }
     // The guard said "JSON": the runtime's own parse (into an `Event`) must then succeed too.

@@ -6,7 +6,9 @@
 //! deployment at start-up with one line naming the variable, instead of failing the first
 //! customer request.
 
+use crate::kit::event::LAMBDA_PAYLOAD_LIMIT;
 use crate::kit::key::{check_key_id, Key};
+use crate::kit::memory::MemoryPlan;
 use std::fmt;
 use std::time::Duration;
 
@@ -37,6 +39,12 @@ pub struct Config {
     /// Whether decrypt opens envelopes whose algorithm suite does not commit to its data key
     /// (message format 1): `ENVELOPE_COMMITMENT_POLICY`, the ESDK's commitment policies.
     pub commitment: CommitmentPolicy,
+    /// Invocations served at once (`AWS_LAMBDA_MAX_CONCURRENCY`, set by Lambda Managed
+    /// Instances; 1 on classic Lambda).
+    pub concurrency: u32,
+    /// What the function's memory (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`) allows at that
+    /// concurrency, for events of at most `MAX_EVENT_BYTES`: see [`crate::kit::memory`].
+    pub memory: MemoryPlan,
 }
 
 /// The data-key cache's limits; a cache exists only when the age and message limits are both set.
@@ -126,6 +134,29 @@ impl Config {
             .collect::<Result<Vec<_>, _>>()?;
 
         let max_attempts = parse_int(&get, "KMS_MAX_ATTEMPTS", 3, 1, 10)? as u32;
+        // Managed Instances accept 1 to 1,600 per execution environment.
+        let concurrency = parse_int(&get, "AWS_LAMBDA_MAX_CONCURRENCY", 1, 1, 1600)? as u32;
+        // Lambda sets the memory size; off Lambda (tests, benchmarks) it may be absent.
+        let memory_mb = match get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") {
+            None => None,
+            Some(_) => {
+                Some(parse_int(&get, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0, 64, 1 << 20)? as u64)
+            }
+        };
+        let max_event_bytes = parse_int(
+            &get,
+            "MAX_EVENT_BYTES",
+            LAMBDA_PAYLOAD_LIMIT as i64,
+            1024,
+            LAMBDA_PAYLOAD_LIMIT as i64,
+        )? as usize;
+        let memory =
+            MemoryPlan::new(memory_mb, concurrency, max_event_bytes).map_err(|reason| {
+                ConfigError {
+                    variable: "AWS_LAMBDA_MAX_CONCURRENCY",
+                    reason,
+                }
+            })?;
         let clock_offset_seconds = parse_int(
             &get,
             "KMS_CLOCK_OFFSET_SECONDS",
@@ -217,6 +248,8 @@ impl Config {
             retry_expired_signatures,
             data_key_cache,
             commitment,
+            concurrency,
+            memory,
         })
     }
 }
@@ -342,6 +375,43 @@ mod tests {
         assert_eq!(c.data_key_cache, None);
         assert!(c.retry_expired_signatures);
         assert_eq!(c.commitment, CommitmentPolicy::RequireDecrypt);
+        assert_eq!(c.concurrency, 1);
+        assert_eq!(c.memory.max_event_bytes, LAMBDA_PAYLOAD_LIMIT);
+        assert_eq!(c.memory.budget_kib, None, "no memory size, no budget");
+    }
+
+    #[test]
+    fn managed_instances_concurrency_must_fit_the_memory() {
+        let at = |concurrency: &str, max_event: Option<&str>| {
+            let mut vars = vec![
+                ("KMS_KEY_ID", KEY),
+                ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048"),
+                ("AWS_LAMBDA_MAX_CONCURRENCY", concurrency),
+            ];
+            vars.extend(max_event.map(|m| ("MAX_EVENT_BYTES", m)));
+            config(&vars)
+        };
+        let c = at("64", None).unwrap();
+        assert_eq!(c.concurrency, 64);
+        assert!(c.memory.budget_kib.is_some());
+        // 400 slots of 6 MiB events do not fit in 2 GB: the error says what does.
+        let e = at("400", None).unwrap_err();
+        assert_eq!(e.variable, "AWS_LAMBDA_MAX_CONCURRENCY");
+        assert!(e.reason.contains("at most 307 fit"), "{e}");
+        // Small events make room.
+        assert_eq!(
+            at("400", Some("65536")).unwrap().memory.max_event_bytes,
+            65536
+        );
+        assert_eq!(
+            at("8", Some("7000000")).unwrap_err().variable,
+            "MAX_EVENT_BYTES",
+            "above Lambda's own limit"
+        );
+        assert_eq!(
+            at("1601", None).unwrap_err().variable,
+            "AWS_LAMBDA_MAX_CONCURRENCY"
+        );
     }
 
     #[test]

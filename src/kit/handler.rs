@@ -60,7 +60,8 @@ impl<B: BuildClient<Client = aws_sdk_kms::Client>> App<B> {
         let work = async {
             let request = dispatched.request?;
             let deadline = invocation_deadline(ctx.deadline, SystemTime::now());
-            self.execute(request, deadline, &recorder).await
+            self.execute(request, deadline, &recorder, &ctx.request_id)
+                .await
         };
         // A panic fails this invocation with a stable `Internal` error (and still writes its
         // EMF line) instead of the runtime's type-name error; the sandbox keeps serving. The
@@ -86,6 +87,7 @@ impl<B: BuildClient<Client = aws_sdk_kms::Client>> App<B> {
         emit(&line);
         if let Err(e) = &result {
             tracing::warn!(
+                request_id = %ctx.request_id,
                 error_type = e.kind().as_str(),
                 message = e.message(),
                 "invocation failed"
@@ -99,11 +101,13 @@ impl<B: BuildClient<Client = aws_sdk_kms::Client>> App<B> {
         request: Request,
         deadline: SystemTime,
         recorder: &Arc<Recorder>,
+        request_id: &str,
     ) -> Result<Reply, Error> {
         let acquired = self.kms.get().await?;
         if let Some(took) = acquired.built_in {
             recorder.client_built(took);
             tracing::info!(
+                request_id,
                 took_ms = took.as_secs_f64() * 1000.0,
                 "built the KMS client on first use"
             );

@@ -11,8 +11,9 @@
 //! crates that never see a body; everything else stops at DEBUG whatever `RUST_LOG` says.
 
 use tracing::level_filters::LevelFilter;
+use tracing::subscriber::Interest;
 use tracing::Metadata;
-use tracing_subscriber::filter::{filter_fn, EnvFilter};
+use tracing_subscriber::filter::{dynamic_filter_fn, EnvFilter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
@@ -23,9 +24,11 @@ const TRACE_ALLOWED: &[&str] = &["kms_lambda", "hyper", "hyper_util", "h2", "rus
 /// Whether an event may be logged at all, whatever the configured level.
 pub fn allowed(meta: &Metadata<'_>) -> bool {
     *meta.level() != tracing::Level::TRACE
-        || TRACE_ALLOWED
-            .iter()
-            .any(|c| meta.target() == *c || meta.target().starts_with(&format!("{c}::")))
+        || TRACE_ALLOWED.iter().any(|c| {
+            meta.target()
+                .strip_prefix(c)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
 }
 
 /// Maps Lambda's level names (which include `FATAL`) to a filter.
@@ -59,8 +62,17 @@ pub fn init() {
     } else {
         fmt.boxed()
     };
+    // Decided once per call site (both filters depend only on a call site's level and target),
+    // so a disabled `debug!` on the warm path costs a load and a branch, not a filter run.
+    let payload_safe = dynamic_filter_fn(|meta, _| allowed(meta)).with_callsite_filter(|meta| {
+        if allowed(meta) {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    });
     let _ = tracing_subscriber::registry()
-        .with(fmt.with_filter(filter).with_filter(filter_fn(allowed)))
+        .with(fmt.with_filter(filter).with_filter(payload_safe))
         .try_init();
 }
 

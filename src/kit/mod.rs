@@ -11,16 +11,21 @@
 //! - [`envelope`]: payloads above KMS's 4 KiB in the AWS Encryption SDK message format, and
 //!   their data keys;
 //! - [`config`], [`error`], [`logging`], [`secret`]: settings from the environment, the
-//!   `errorType` taxonomy, payload-safe logs, plaintext buffers wiped on drop.
+//!   `errorType` taxonomy, payload-safe logs, plaintext buffers wiped on drop;
+//! - [`executor`]: the Tokio runtime's flavour, by how many invocations arrive at once;
+//! - [`memory`]: concurrent invocations held to the function's memory (a bound at start-up,
+//!   back-pressure per invocation).
 
 pub mod config;
 pub mod envelope;
 pub mod error;
 pub mod event;
+pub mod executor;
 pub mod handler;
 pub mod key;
 pub mod kms;
 pub mod logging;
+pub mod memory;
 pub mod operation;
 pub mod reply;
 pub mod secret;

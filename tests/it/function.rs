@@ -66,26 +66,32 @@ async fn decrypt_with_a_different_encryption_context_is_rejected() {
 }
 
 #[tokio::test]
-async fn eight_concurrent_first_events_build_the_client_exactly_once() {
-    let h = Harness::start(&[("AWS_LAMBDA_MAX_CONCURRENCY", "8")]).await;
-    // All eight workers are polling before any event arrives, so the events really overlap.
-    h.emulator.wait_for_polls(8, Duration::from_secs(30)).await;
-    let pending: Vec<_> = (0..8u8)
+async fn sixty_four_concurrent_first_events_build_the_client_exactly_once() {
+    const N: usize = 64;
+    // As Lambda Managed Instances run it: 64 at once in one process, with the memory for them.
+    let h = Harness::start(&[
+        ("AWS_LAMBDA_MAX_CONCURRENCY", "64"),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048"),
+    ])
+    .await;
+    // All workers are polling before any event arrives, so the events really overlap.
+    h.emulator.wait_for_polls(N, Duration::from_secs(30)).await;
+    let pending: Vec<_> = (0..N as u8)
         .map(|i| {
             h.emulator.submit(
                 serde_json::to_vec(&encrypt(&[i; 32], json!({"n": i.to_string()}))).unwrap(),
-                Duration::from_secs(10),
+                Duration::from_secs(30),
             )
         })
         .collect();
     for rx in pending {
-        let out = tokio::time::timeout(Duration::from_secs(30), rx)
+        let out = tokio::time::timeout(Duration::from_secs(60), rx)
             .await
             .unwrap()
             .unwrap();
         out.ok();
     }
-    let emf = h.function.emf_wait(8).await;
+    let emf = h.function.emf_wait(N).await;
     let builds = emf
         .iter()
         .filter(|l| l.get("ClientInitMs").is_some())
@@ -103,7 +109,25 @@ async fn eight_concurrent_first_events_build_the_client_exactly_once() {
         .filter(|l| l.contains("built the KMS client"))
         .count();
     assert_eq!(logged, 1);
-    assert_eq!(h.gate.requests(), 8);
+    assert_eq!(h.gate.requests(), N);
+}
+
+#[tokio::test]
+async fn an_event_above_max_event_bytes_is_refused_unread_with_its_size() {
+    let h = Harness::start(&[("MAX_EVENT_BYTES", "4096")]).await;
+    let big = h.emulator.invoke(&encrypt(&[7u8; 4000], json!({}))).await;
+    assert_eq!(big.error_type(), "PayloadTooLarge");
+    assert!(
+        big.error_message().contains("MAX_EVENT_BYTES"),
+        "{}",
+        big.error_message()
+    );
+    // The function goes on serving events that fit, and KMS never saw the refused one.
+    h.emulator
+        .invoke(&encrypt(&[7u8; 100], json!({})))
+        .await
+        .ok();
+    assert_eq!(h.gate.requests(), 1);
 }
 
 #[tokio::test]
@@ -169,6 +193,12 @@ async fn invalid_configuration_fails_start_up_with_one_line_naming_the_variable(
         ),
         // The Region is read while INIT prepares the SDK configuration, never from the network.
         (vec![("AWS_REGION", "")], "AWS_REGION"),
+        // 64 slots of 6 MiB events cannot fit in 128 MB (the emulator's memory size): refused
+        // at start-up rather than killed for memory under load.
+        (
+            vec![("AWS_LAMBDA_MAX_CONCURRENCY", "64")],
+            "AWS_LAMBDA_MAX_CONCURRENCY",
+        ),
     ] {
         let emulator = support::Emulator::start().await;
         // Every key variable well-formed, then the case's values on top.

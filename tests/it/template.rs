@@ -544,3 +544,39 @@ fn the_dashboard_body_is_valid_json_with_the_errors_by_error_type_widget() {
     let query = log["properties"]["query"].as_str().unwrap();
     assert!(query.contains("by ErrorType"), "{query}");
 }
+
+/// The Managed Instances overlay of docs/deploy.md (`scripts/managed_instances.py` translates
+/// and lints it): the function must start with the memory and concurrency it sets.
+#[test]
+fn the_managed_instances_overlay_gives_the_function_memory_for_its_concurrency() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/deploy.md"))
+        .expect("docs/deploy.md");
+    let at = doc
+        .find("<!-- managed-instances overlay")
+        .expect("docs/deploy.md has the managed-instances overlay");
+    let block = doc[at..]
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a yaml block after the overlay marker");
+    let overlay: Yaml = serde_yaml_ng::from_str(block).expect("the overlay is YAML");
+    let props = &overlay["Resources"]["KmsLambdaFunction"]["Properties"];
+    let memory = props["MemorySize"]
+        .as_u64()
+        .expect("the overlay sets MemorySize");
+    let concurrency = props["CapacityProviderConfig"]["PerExecutionEnvironmentMaxConcurrency"]
+        .as_u64()
+        .unwrap_or(8);
+    let (memory, concurrency) = (memory.to_string(), concurrency.to_string());
+    let config = kms_lambda::kit::config::Config::from_lookup(KEYS, |name| match name {
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" => Some(memory.clone()),
+        "AWS_LAMBDA_MAX_CONCURRENCY" => Some(concurrency.clone()),
+        _ => KEYS
+            .iter()
+            .any(|k| k.variable == name)
+            .then(|| "alias/managed".to_string()),
+    })
+    .unwrap_or_else(|e| panic!("the overlay's function would not start: {e}"));
+    assert!(config.memory.budget_kib.is_some());
+    assert_eq!(config.concurrency.to_string(), concurrency);
+}

@@ -48,6 +48,15 @@ impl Outcome {
             Outcome::Ok(v) => panic!("expected an error, got {v}"),
         }
     }
+
+    /// The `errorMessage`, or a panic naming the body.
+    #[track_caller]
+    pub fn error_message(&self) -> &str {
+        match self {
+            Outcome::Err { message, .. } => message,
+            Outcome::Ok(v) => panic!("expected an error, got {v}"),
+        }
+    }
 }
 
 struct Pending {

@@ -42,6 +42,9 @@ pub const WINDOW: Duration = Duration::from_secs(5 * 60);
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
 
+/// What answers in place of an upstream KMS: (target, body) → (status, JSON body).
+pub type Answer = Arc<dyn Fn(&str, &[u8]) -> (u16, String) + Send + Sync>;
+
 /// A request the gate received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
@@ -90,6 +93,8 @@ struct Faults {
 
 struct State {
     upstream: String,
+    /// Answers requests itself instead of forwarding them (`Gate::start_answering`).
+    answer: Option<Answer>,
     secret: Option<String>,
     client: HttpClient,
     offset_ms: AtomicI64,
@@ -110,6 +115,18 @@ pub struct Gate {
 }
 
 impl Gate {
+    /// Starts on a free loopback port, answering every request that passes with `answer`
+    /// (target, body) → (status, JSON body) instead of forwarding it: a KMS of the benchmarks'
+    /// own, so that the function, not a Python KMS, is what is measured.
+    pub async fn start_answering(secret: &str, answer: Answer) -> Self {
+        Self::start_answering_on("127.0.0.1:0".parse().unwrap(), secret, answer).await
+    }
+
+    /// [`Gate::start_answering`] on `addr`.
+    pub async fn start_answering_on(addr: SocketAddr, secret: &str, answer: Answer) -> Self {
+        Self::start_with(addr, "", Some(secret), Some(answer)).await
+    }
+
     /// Starts on a free loopback port, forwarding to `upstream`. With `secret`, signatures are
     /// verified; with `None`, only their time is checked.
     pub async fn start(upstream: &str, secret: Option<&str>) -> Self {
@@ -118,10 +135,20 @@ impl Gate {
 
     /// Starts on `addr`.
     pub async fn start_on(addr: SocketAddr, upstream: &str, secret: Option<&str>) -> Self {
+        Self::start_with(addr, upstream, secret, None).await
+    }
+
+    async fn start_with(
+        addr: SocketAddr,
+        upstream: &str,
+        secret: Option<&str>,
+        answer: Option<Answer>,
+    ) -> Self {
         let listener = TcpListener::bind(addr).await.expect("bind the gate");
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(State {
             upstream: upstream.trim_end_matches('/').to_string(),
+            answer,
             secret: secret.map(str::to_string),
             client: Client::builder(TokioExecutor::new()).build_http(),
             offset_ms: AtomicI64::new(0),
@@ -340,6 +367,15 @@ async fn handle(s: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<B
         let body = serde_json::json!({"__type": "InvalidSignatureException", "message": message})
             .to_string();
         return Ok(respond(400, body, s.now()));
+    }
+    if let Some(answer) = &s.answer {
+        let target = parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let (status, body) = answer(target, &body);
+        return Ok(respond(status, body, s.now()));
     }
     let uri = format!(
         "{}{}",

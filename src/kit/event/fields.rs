@@ -12,7 +12,6 @@ use crate::kit::event::{type_name, Event};
 use crate::kit::key::check_key_id;
 use serde_json::{Map, Value};
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// Largest encryption context this function accepts: keys and values together, in UTF-8 bytes.
@@ -39,7 +38,7 @@ pub struct Fields<'a> {
     obj: &'a Map<String, Value>,
     /// Base64 fields read so far: a payload is moved out on its first read (debug check).
     #[cfg(debug_assertions)]
-    read: RefCell<Vec<String>>,
+    read: std::cell::RefCell<Vec<String>>,
     operation: &'static str,
     declared: &'static [&'static str],
 }
@@ -75,7 +74,7 @@ impl<'a> Fields<'a> {
             event,
             obj,
             #[cfg(debug_assertions)]
-            read: RefCell::default(),
+            read: std::cell::RefCell::default(),
             operation,
             declared,
         })

@@ -23,8 +23,10 @@ use std::fmt;
 /// Lambda's synchronous payload limit, for the request and for the response.
 pub const LAMBDA_PAYLOAD_LIMIT: usize = 6_291_456;
 
-/// Prefix by which [`crate::kit::event::raw`] marks an event that was not JSON at all.
-pub const MALFORMED_MARKER: &str = "\u{0}kms-lambda: malformed event: ";
+/// Prefix by which the layers in front of the runtime's parse (the [`raw`] guard, the memory
+/// budget) mark an event they refused: followed by an `errorType` name, `": "` and the message
+/// ([`raw::refusal`]).
+pub const REFUSED_MARKER: &str = "\u{0}kms-lambda: refused: ";
 
 /// Top-level strings this long or longer that are valid base64 are decoded while the event is
 /// parsed (see [`Event`]). Below it a copy costs nothing worth avoiding, and short fields
@@ -52,12 +54,7 @@ impl Event {
     pub fn object(&self, hint: &str) -> Result<&Map<String, Value>, Error> {
         match &self.json {
             Value::Object(obj) => Ok(obj),
-            Value::String(s) if s.starts_with(MALFORMED_MARKER) => {
-                Err(Error::invalid_request(format!(
-                    "the event is not valid JSON ({})",
-                    &s[MALFORMED_MARKER.len()..]
-                )))
-            }
+            Value::String(s) if s.starts_with(REFUSED_MARKER) => Err(raw::refused(s)),
             other => Err(Error::invalid_request(format!(
                 "the event must be a JSON object with an \"operation\" field ({hint}), got {}",
                 type_name(other)
@@ -423,9 +420,11 @@ mod tests {
 
     #[test]
     fn a_malformed_event_marked_by_the_raw_event_guard_says_so() {
-        let marked = Value::String(format!(
-            "{MALFORMED_MARKER}expected value at line 1 column 2"
-        ));
+        let marked: Value = serde_json::from_slice(&raw::refusal(
+            ErrorType::InvalidRequest,
+            "the event is not valid JSON (expected value at line 1 column 2)",
+        ))
+        .unwrap();
         let e = err(Event::from(marked).object("use \"probe\""));
         assert_eq!(e.kind(), ErrorType::InvalidRequest);
         assert_eq!(

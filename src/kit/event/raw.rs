@@ -4,11 +4,12 @@
 //! internal type, and a body that is not UTF-8 makes its trace logging fail in a way that
 //! stops the poll loop. Neither reaches a real Lambda through `Invoke` (which requires JSON),
 //! but a template's failure behaviour should not depend on the caller. This layer replaces
-//! such a body with a JSON string carrying [`MALFORMED_MARKER`] and the parser's position, so
-//! the handler answers `InvalidRequest` like any other bad event. The replacement never
-//! contains bytes of the original body.
+//! such a body with a [`refusal`] carrying the parser's position, so the handler answers
+//! `InvalidRequest` like any other bad event. The replacement never contains bytes of the
+//! original body. (The memory budget, `kit::memory`, refuses events the same way.)
 
-use crate::kit::event::MALFORMED_MARKER;
+use crate::kit::error::{Error, ErrorType};
+use crate::kit::event::REFUSED_MARKER;
 use lambda_runtime::tower::{Layer, Service};
 use lambda_runtime::LambdaInvocation;
 use std::task::{Context, Poll};
@@ -44,11 +45,34 @@ where
 
     fn call(&mut self, mut req: LambdaInvocation) -> Self::Future {
         if let Some(reason) = malformed(&req.body) {
-            let marked = serde_json::Value::String(format!("{MALFORMED_MARKER}{reason}"));
-            req.body = serde_json::to_vec(&marked).unwrap_or_default().into();
+            req.body = refusal(
+                ErrorType::InvalidRequest,
+                &format!("the event is not valid JSON ({reason})"),
+            )
+            .into();
         }
         self.inner.call(req)
     }
+}
+
+/// The event that stands for one refused before the runtime parsed it: a JSON string the handler
+/// turns back into an error of `kind` with `message` ([`refused`]), with its EMF line like any
+/// other failed invocation.
+pub fn refusal(kind: ErrorType, message: &str) -> Vec<u8> {
+    let marked = serde_json::Value::String(format!("{REFUSED_MARKER}{kind}: {message}"));
+    serde_json::to_vec(&marked).unwrap_or_default()
+}
+
+/// The error a [`refusal`] stands for (`marked` starts with [`REFUSED_MARKER`]).
+pub fn refused(marked: &str) -> Error {
+    let rest = marked.strip_prefix(REFUSED_MARKER).unwrap_or(marked);
+    let (name, message) = rest.split_once(": ").unwrap_or(("Internal", rest));
+    let kind = ErrorType::ALL
+        .iter()
+        .copied()
+        .find(|k| k.as_str() == name)
+        .unwrap_or(ErrorType::Internal);
+    Error::new(kind, message)
 }
 
 /// Why `body` is not a JSON document, or `None` if it is one.

@@ -10,6 +10,8 @@
 mod conditions;
 #[path = "lambda/cpu.rs"]
 mod cpu;
+#[path = "lambda/managed.rs"]
+mod managed;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -256,6 +258,93 @@ async fn run(full: bool) {
             env: vec![("KMS_KEY_ID", key.alias.clone())],
         });
     }
+    // Lambda Managed Instances: concurrent invocations on one vCPU, beside the Node.js peer,
+    // against a KMS of the bench's own (KMS_LAMBDA_BENCH_ONLY=managed runs this alone).
+    let only_section = std::env::var("KMS_LAMBDA_BENCH_ONLY").ok();
+    if only_section.as_deref().is_none_or(|v| v == "managed") {
+        let local_key = |peer: &conditions::Peer| conditions::Peer {
+            name: peer.name,
+            program: peer.program.clone(),
+            args: peer.args.clone(),
+            env: peer
+                .env
+                .iter()
+                .map(|(k, v)| {
+                    let is_key = *k == "KMS_KEY_ID"
+                        || kms_lambda::ops::KEYS.iter().any(|key| key.variable == *k);
+                    (
+                        *k,
+                        if is_key {
+                            "alias/bench".to_string()
+                        } else {
+                            v.clone()
+                        },
+                    )
+                })
+                .collect(),
+        };
+        // KMS_LAMBDA_BENCH_PEERS=Rust,… and KMS_LAMBDA_BENCH_CONCURRENCY=1,8 narrow the section
+        // (KMS_LAMBDA_BENCH_WORKLOAD too), e.g. to profile one cell with KMS_LAMBDA_BENCH_PERF.
+        let wanted = std::env::var("KMS_LAMBDA_BENCH_PEERS").ok();
+        let peers: Vec<conditions::Peer> = peers
+            .iter()
+            .filter(|p| {
+                wanted
+                    .as_ref()
+                    .is_none_or(|w| w.split(',').any(|n| n == p.name))
+            })
+            .map(local_key)
+            .collect();
+        let (reps, window, warmup, concurrency) = if full {
+            (
+                env_usize("KMS_LAMBDA_BENCH_MANAGED_REPS", 3),
+                env_usize("KMS_LAMBDA_BENCH_MANAGED_WINDOW", 400),
+                200,
+                std::env::var("KMS_LAMBDA_BENCH_CONCURRENCY")
+                    .ok()
+                    .map(|v| v.split(',').filter_map(|c| c.trim().parse().ok()).collect())
+                    .unwrap_or_else(|| managed::CONCURRENCY.to_vec()),
+            )
+        } else {
+            (1, 10, 2, vec![1, 8])
+        };
+        let (mut md, json) = managed::run(&peers, reps, window, warmup, &concurrency).await;
+        // Memory under concurrency: 64 slots of 1 MiB envelope round trips in one process.
+        let (c, n, mb) = if full {
+            (
+                64,
+                4,
+                env_usize("KMS_LAMBDA_BENCH_ROUND_TRIP_MEMORY_MB", 512) as u64,
+            )
+        } else {
+            (4, 1, 512)
+        };
+        if let Some(rust) = peers.iter().find(|p| p.name == "Rust") {
+            let kms = managed::Kms::start().await;
+            let r = managed::round_trips(&kms, rust, c, n, 1 << 20, mb).await;
+            assert!(r.errors.is_empty(), "round trips failed: {:?}", r.errors);
+            md.push_str(&format!(
+                "\n{c} concurrent 1 MiB envelope round trips ({n} each) at \
+                 AWS_LAMBDA_FUNCTION_MEMORY_SIZE={}: peak RSS {:.1} MB, {:.0} invocations/s.\n",
+                r.memory_mb, r.peak_rss_mb, r.per_s
+            ));
+        }
+        if full {
+            println!("\n{md}");
+            let dir = root.join("bench/results");
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("managed.md"), &md).unwrap();
+            std::fs::write(
+                dir.join("managed.json"),
+                serde_json::to_string_pretty(&json).unwrap(),
+            )
+            .unwrap();
+        }
+        if only_section.is_some() {
+            return;
+        }
+    }
+
     let only = std::env::var("KMS_LAMBDA_BENCH_CONDITION").ok();
     let (like_reps, like_warm, only) = if full {
         (env_usize("KMS_LAMBDA_BENCH_REPS", 10), 5, only)

@@ -1,12 +1,18 @@
-//! `cargo run --example kms-gate -- --upstream http://127.0.0.1:4599 [--listen 127.0.0.1:4600]
-//! [--clock-offset 15m] [--secret testing | --no-verify]`
+//! `cargo run --example kms-gate -- (--upstream http://127.0.0.1:4599 | --local)
+//! [--listen 127.0.0.1:4600] [--clock-offset 15m] [--secret testing | --no-verify]`
 //!
 //! Runs the strict SigV4 time gate (see `gate.rs`) in front of a local KMS, so that a client
 //! with a wrong clock, or a request signed long before it was sent, fails the way it does
-//! against AWS KMS.
+//! against AWS KMS. With `--local` the gate is the KMS: it answers `Encrypt`, `Decrypt` and
+//! `GenerateDataKey` itself under one AES-256 key (`local_kms.rs`, what `make bench` uses so
+//! that the function, not moto, is what is measured).
 
 #[path = "../../tests/support/gate.rs"]
 mod gate;
+#[path = "../../tests/support/local_kms.rs"]
+mod local_kms;
+
+use std::sync::Arc;
 
 use std::time::Duration;
 
@@ -34,6 +40,7 @@ fn parse_offset(s: &str) -> Result<i64, String> {
 #[tokio::main]
 async fn main() {
     let mut upstream = None;
+    let mut local = false;
     let mut listen = "127.0.0.1:4600".to_string();
     let mut offset = 0;
     let mut secret = Some("testing".to_string());
@@ -45,19 +52,36 @@ async fn main() {
         };
         match arg.as_str() {
             "--upstream" => upstream = Some(value()),
+            "--local" => local = true,
             "--listen" => listen = value(),
             "--clock-offset" => offset = parse_offset(&value()).unwrap_or_else(|e| exit(&e)),
             "--secret" => secret = Some(value()),
             "--no-verify" => secret = None,
-            "-h" | "--help" => exit("usage: kms-gate --upstream URL [--listen ADDR] [--clock-offset 15m] [--secret S | --no-verify]"),
+            "-h" | "--help" => exit("usage: kms-gate (--upstream URL | --local) [--listen ADDR] [--clock-offset 15m] [--secret S | --no-verify]"),
             other => exit(&format!("unknown argument {other}")),
         }
     }
-    let upstream = upstream.unwrap_or_else(|| exit("--upstream URL is required"));
     let addr = listen
         .parse()
         .unwrap_or_else(|_| exit(&format!("bad --listen address {listen}")));
-    let g = gate::Gate::start_on(addr, &upstream, secret.as_deref()).await;
+    let (g, upstream) = match (upstream, local) {
+        (Some(upstream), false) => (
+            gate::Gate::start_on(addr, &upstream, secret.as_deref()).await,
+            upstream,
+        ),
+        (None, true) => {
+            let secret = secret
+                .clone()
+                .unwrap_or_else(|| exit("--local verifies signatures: drop --no-verify"));
+            let kms = Arc::new(local_kms::LocalKms::default());
+            let answer: gate::Answer = Arc::new(move |target, body| kms.answer(target, body));
+            (
+                gate::Gate::start_answering_on(addr, &secret, answer).await,
+                format!("its own AES-256 key ({})", local_kms::ARN),
+            )
+        }
+        _ => exit("give either --upstream URL or --local"),
+    };
     g.set_clock_offset(offset);
     println!(
         "kms-gate: {} -> {upstream}, clock offset {offset} s, signatures {}",

@@ -1,0 +1,479 @@
+//! Lambda Managed Instances: one function process on one vCPU serving
+//! `AWS_LAMBDA_MAX_CONCURRENCY` invocations at once, fed as fast as it answers.
+//!
+//! Conditions, as AWS documents Managed Instances (docs/benchmarks.md has the sources): JSON
+//! logs (the only format there), the concurrency in `AWS_LAMBDA_MAX_CONCURRENCY` (Rust's
+//! runtime polls with that many tasks; AWS's Node.js runtime runs async handlers concurrently
+//! in one worker thread per vCPU, which `bench/node/index.mjs` does with that many polling
+//! loops in its one thread). The process is held to one vCPU: a cgroup quota of one core
+//! (period 20 ms, quota 20 ms) and pinned to CPU 1 while this harness — emulator, TLS endpoint,
+//! SigV4 gate and the local KMS (`support::local_kms`, AES-GCM in Rust, so the KMS is never the
+//! bottleneck) — is pinned to CPU 0. KMS is reached over HTTPS (RSA-2048 chain).
+//!
+//! A closed loop keeps `c` invocations in flight; after a warm-up, a window of invocations is
+//! timed from submission to answer (p50 / p99), and the process's CPU time (all threads,
+//! `schedstat`) over the window gives CPU ms per invocation. Invocations per second per vCPU
+//! is 1,000 ÷ CPU ms: what one saturated vCPU serves, the figure Managed Instances bill
+//! (observed invocations per second is reported too; at low CPU per invocation the harness on
+//! its one core, not the function, sets that pace).
+
+use crate::conditions::Peer;
+use crate::cpu::CpuShare;
+use crate::support::{self, gate::Gate, local_kms::LocalKms, tls::TlsEndpoint};
+use crate::support::{Emulator, Function, Outcome};
+use crate::{stats, Stats};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The concurrencies measured: classic Lambda's one, Rust's default per vCPU (8), and more.
+pub const CONCURRENCY: [usize; 4] = [1, 8, 32, 64];
+
+/// What every invocation of a row sends.
+pub struct Workload {
+    pub name: &'static str,
+    event: Vec<u8>,
+}
+
+/// The workloads: a 100-byte encrypt and decrypt (direct KMS calls) and a 64 KiB envelope
+/// (one `GenerateDataKey`, AES-GCM here).
+pub fn workloads(kms: &LocalKms) -> Vec<Workload> {
+    let context = json!({"bench": "1"});
+    let small = vec![0x5a_u8; 100];
+    let sealed: Value = serde_json::from_str(
+        &kms.answer(
+            "TrentService.Encrypt",
+            json!({"KeyId": "alias/bench", "Plaintext": support::b64(&small), "EncryptionContext": context})
+                .to_string()
+                .as_bytes(),
+        )
+        .1,
+    )
+    .expect("local KMS answer");
+    let w = |name, event: Value| Workload {
+        name,
+        event: serde_json::to_vec(&event).unwrap(),
+    };
+    vec![
+        w(
+            "encrypt 100 B",
+            json!({"operation": "encrypt", "plaintext": support::b64(&small), "encryptionContext": context}),
+        ),
+        w(
+            "decrypt 100 B",
+            json!({"operation": "decrypt", "ciphertext": sealed["CiphertextBlob"], "encryptionContext": context}),
+        ),
+        w(
+            "envelope encrypt 64 KiB",
+            json!({"operation": "encrypt", "plaintext": support::b64(&vec![0x5a_u8; 64 * 1024]), "encryptionContext": context}),
+        ),
+    ]
+}
+
+/// One measured window.
+#[derive(Clone, Copy)]
+struct Window {
+    per_s: f64,
+    p50: f64,
+    p99: f64,
+    cpu_ms: f64,
+    rss_mb: f64,
+}
+
+/// The measures of one peer at one workload and concurrency, over the repetitions.
+#[derive(Clone, Copy)]
+pub struct Cell {
+    pub per_s: Stats,
+    pub p50: Stats,
+    pub p99: Stats,
+    pub cpu_ms: Stats,
+    pub rss_mb: Stats,
+}
+
+impl Cell {
+    /// Invocations per second one saturated vCPU serves (1,000 ÷ median CPU ms).
+    pub fn per_vcpu(&self) -> f64 {
+        1000.0 / self.cpu_ms.median
+    }
+}
+
+/// Pins every thread of this process to `cpus` (a `taskset` list such as `0` or `0-1`).
+fn pin_self(cpus: &str) -> bool {
+    std::process::Command::new("taskset")
+        .args(["-a", "-p", "-c", cpus, &std::process::id().to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Keeps `c` invocations in flight until `n` have been answered; their latencies (ms).
+async fn closed_loop(emu: &Arc<Emulator>, event: &[u8], c: usize, n: usize) -> Vec<f64> {
+    let left = Arc::new(std::sync::atomic::AtomicUsize::new(n));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..c {
+        let (emu, left, event) = (
+            emu.clone(),
+            left.clone(),
+            bytes::Bytes::copy_from_slice(event),
+        );
+        tasks.spawn(async move {
+            let mut lat = Vec::new();
+            while left
+                .fetch_update(
+                    std::sync::atomic::Ordering::SeqCst,
+                    std::sync::atomic::Ordering::SeqCst,
+                    |l| l.checked_sub(1),
+                )
+                .is_ok()
+            {
+                let t = Instant::now();
+                match emu.invoke_raw(event.clone(), Duration::from_secs(60)).await {
+                    Outcome::Ok(_) => lat.push(crate::ms(t.elapsed())),
+                    Outcome::Err {
+                        error_type,
+                        message,
+                    } => panic!("benchmark invocation failed: {error_type}: {message}"),
+                }
+            }
+            lat
+        });
+    }
+    let mut all = Vec::with_capacity(n);
+    while let Some(lat) = tasks.join_next().await {
+        all.extend(lat.expect("closed-loop task"));
+    }
+    all
+}
+
+fn rss_mb(pid: u32, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))?
+                .split_whitespace()
+                .nth(1)?
+                .parse::<f64>()
+                .ok()
+        })
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+/// The harness's shared parts: the local KMS behind the gate, over TLS.
+pub struct Kms {
+    pub local: Arc<LocalKms>,
+    tls: TlsEndpoint,
+    _gate: Gate,
+}
+
+impl Kms {
+    pub async fn start() -> Self {
+        let local = Arc::new(LocalKms::default());
+        let answering = local.clone();
+        let gate = Gate::start_answering(
+            "testing",
+            Arc::new(move |target, body| answering.answer(target, body)),
+        )
+        .await;
+        let tls = TlsEndpoint::start(&gate.url()).await;
+        Kms {
+            local,
+            tls,
+            _gate: gate,
+        }
+    }
+
+    /// The endpoint and trust settings a function needs.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let ca = support::tls::test_ca();
+        vec![
+            ("AWS_ENDPOINT_URL_KMS", self.tls.url()),
+            ("SSL_CERT_FILE", ca.bundle().display().to_string()),
+            ("NODE_EXTRA_CA_CERTS", ca.root().display().to_string()),
+        ]
+    }
+}
+
+/// One process, one window: spawn, warm up, measure.
+async fn one_window(
+    kms: &Kms,
+    peer: &Peer,
+    w: &Workload,
+    c: usize,
+    n: usize,
+    warmup: usize,
+    pinned: bool,
+) -> Window {
+    let share = CpuShare::new(1769).ok();
+    let emu = Arc::new(Emulator::start().await);
+    let mut env = peer.env.clone();
+    env.extend(kms.env());
+    env.extend([
+        ("AWS_LAMBDA_MAX_CONCURRENCY", c.to_string()),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_string()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048".to_string()),
+    ]);
+    let mut args: Vec<&str> = Vec::new();
+    let program = if pinned {
+        args.extend(["-c", "1", &peer.program]);
+        "taskset"
+    } else {
+        &peer.program
+    };
+    args.extend(peer.args.iter().map(String::as_str));
+    let join = share.as_ref().map(|s| s.procs_file());
+    let f = Function::spawn_command_in(&emu, program, &args, &env, join.as_deref());
+    emu.wait_for_polls(c, Duration::from_secs(120)).await;
+    // Warm-up: the client built, connections open, Node.js's JIT settled.
+    closed_loop(&emu, &w.event, c, warmup.max(c)).await;
+    // KMS_LAMBDA_BENCH_PERF=DIR: a `perf` profile of the function over the window, to DIR.
+    let perf = std::env::var("KMS_LAMBDA_BENCH_PERF").ok().map(|dir| {
+        let name = format!("{dir}/{}-{}-c{c}.data", peer.name, w.name.replace(' ', "-"));
+        std::process::Command::new("perf")
+            .args([
+                "record",
+                "-q",
+                "-F",
+                "2000",
+                "--call-graph",
+                "dwarf,16384",
+                "-o",
+                &name,
+            ])
+            .args(["-p", &f.pid().to_string()])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("perf")
+    });
+    if perf.is_some() {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let cpu = f.cpu_time();
+    let t = Instant::now();
+    let mut lat = closed_loop(&emu, &w.event, c, n).await;
+    let wall = t.elapsed().as_secs_f64();
+    if let Some(perf) = perf {
+        let _ = std::process::Command::new("kill")
+            .args(["-INT", &perf.id().to_string()])
+            .status();
+        let _ = perf.wait_with_output();
+    }
+    let cpu_ms = crate::ms(f.cpu_time().saturating_sub(cpu)) / n as f64;
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let window = Window {
+        per_s: n as f64 / wall,
+        p50: percentile(&lat, 0.5),
+        p99: percentile(&lat, 0.99),
+        cpu_ms,
+        rss_mb: rss_mb(f.pid(), "VmHWM:"),
+    };
+    drop(f);
+    window
+}
+
+/// Every peer at every workload and concurrency; the markdown table, its JSON, and the targets.
+pub async fn run(
+    peers: &[Peer],
+    reps: usize,
+    window: usize,
+    warmup: usize,
+    concurrency: &[usize],
+) -> (String, Vec<Value>) {
+    let kms = Kms::start().await;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pinned = cpus >= 2 && pin_self("0");
+    let mut md = format!(
+        "Conditions: one vCPU (cgroup quota of one core{}), HTTPS to the local KMS, JSON logs, \
+         {reps} processes per cell, each warmed up by {warmup} invocations (at least 4 per concurrent \
+         slot), then {window} timed (at least 10 per slot).\n\n\
+         | Workload | Concurrency | Runtime | inv/s observed | p50 ms | p99 ms | CPU ms / inv | inv/s per vCPU | max RSS MB |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+        if pinned {
+            "; function pinned to CPU 1, harness to CPU 0"
+        } else {
+            "; not pinned: fewer than two CPUs"
+        },
+    );
+    let mut out = Vec::new();
+    let mut cells: Vec<(&str, usize, &str, Cell)> = Vec::new();
+    let only = std::env::var("KMS_LAMBDA_BENCH_WORKLOAD").unwrap_or_default();
+    for w in workloads(&kms.local)
+        .into_iter()
+        .filter(|w| w.name.contains(&only))
+    {
+        for &c in concurrency {
+            for p in peers {
+                let n = window.max(10 * c);
+                let mut runs = Vec::new();
+                for _ in 0..reps {
+                    runs.push(one_window(&kms, p, &w, c, n, warmup.max(4 * c), pinned).await);
+                }
+                let pick = |f: fn(&Window) -> f64| stats(runs.iter().map(f).collect());
+                let cell = Cell {
+                    per_s: pick(|r| r.per_s),
+                    p50: pick(|r| r.p50),
+                    p99: pick(|r| r.p99),
+                    cpu_ms: pick(|r| r.cpu_ms),
+                    rss_mb: pick(|r| r.rss_mb),
+                };
+                md.push_str(&format!(
+                    "| {} | {c} | {} | {:.0} | {:.2} | {:.2} | {:.3} ({:.3}–{:.3}) | {:.0} | {:.1} |\n",
+                    w.name,
+                    p.name,
+                    cell.per_s.median,
+                    cell.p50.median,
+                    cell.p99.median,
+                    cell.cpu_ms.median,
+                    cell.cpu_ms.min,
+                    cell.cpu_ms.max,
+                    cell.per_vcpu(),
+                    cell.rss_mb.max,
+                ));
+                let s = |s: Stats| json!({"min": s.min, "median": s.median, "max": s.max});
+                out.push(json!({
+                    "workload": w.name, "concurrency": c, "peer": p.name,
+                    "invocations_per_s": s(cell.per_s), "p50_ms": s(cell.p50), "p99_ms": s(cell.p99),
+                    "cpu_ms_per_invocation": s(cell.cpu_ms), "per_vcpu_per_s": cell.per_vcpu(),
+                    "max_rss_mb": s(cell.rss_mb),
+                }));
+                cells.push((w.name, c, p.name, cell));
+            }
+        }
+    }
+    if pinned {
+        pin_self(&format!("0-{}", cpus - 1));
+    }
+    md.push_str(&targets(&cells));
+    (md, out)
+}
+
+/// The issue's targets, checked on this run's medians.
+fn targets(cells: &[(&str, usize, &str, Cell)]) -> String {
+    let get = |w: &str, c: usize, p: &str| {
+        cells
+            .iter()
+            .find(|(cw, cc, cp, _)| *cw == w && *cc == c && *cp == p)
+            .map(|(.., cell)| *cell)
+    };
+    let enc = "encrypt 100 B";
+    let row = |name: String, measured: Option<(String, bool)>, target: &str| match measured {
+        Some((v, ok)) => format!(
+            "| {name} | {v} | {target} | {} |\n",
+            if ok { "yes" } else { "**no**" }
+        ),
+        None => format!("| {name} | not measured | {target} | |\n"),
+    };
+    let mut md = String::from(
+        "\n| Target (medians of this run) | Measured | Target | Met |\n|---|---|---|---|\n",
+    );
+    for (c, limit) in [(1, 0.6), (8, 0.35)] {
+        md.push_str(&row(
+            format!("Rust CPU per warm 100-byte encrypt, concurrency {c}"),
+            get(enc, c, "Rust").map(|x| {
+                (
+                    format!("{:.3} ms", x.cpu_ms.median),
+                    x.cpu_ms.median <= limit,
+                )
+            }),
+            &format!("≤ {limit} ms"),
+        ));
+    }
+    md.push_str(&row(
+        "Invocations per second per vCPU, Rust ÷ Node.js, encrypt, concurrency 8".into(),
+        get(enc, 8, "Rust")
+            .zip(get(enc, 8, "Node.js"))
+            .map(|(r, n)| {
+                let ratio = r.per_vcpu() / n.per_vcpu();
+                (format!("{ratio:.1}×"), ratio >= 10.0)
+            }),
+        "≥ 10×",
+    ));
+    md.push_str(&row(
+        "Rust p99 ÷ p50, encrypt, concurrency 64".into(),
+        get(enc, 64, "Rust").map(|x| {
+            let ratio = x.p99.median / x.p50.median;
+            (format!("{ratio:.2}"), ratio <= 3.0)
+        }),
+        "≤ 3",
+    ));
+    md
+}
+
+/// What `c` concurrent envelope round trips of `size` bytes did to one process.
+pub struct RoundTrips {
+    pub peak_rss_mb: f64,
+    pub per_s: f64,
+    pub memory_mb: u64,
+    pub errors: Vec<String>,
+}
+
+/// `c` slots, each encrypting `size` bytes as an envelope and decrypting what came back, `n`
+/// times, against a function told it has `memory_mb` (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`): its
+/// peak RSS, and any invocation that failed (named by its `errorType`).
+pub async fn round_trips(
+    kms: &Kms,
+    peer: &Peer,
+    c: usize,
+    n: usize,
+    size: usize,
+    memory_mb: u64,
+) -> RoundTrips {
+    let emu = Arc::new(Emulator::start().await);
+    let mut env = peer.env.clone();
+    env.extend(kms.env());
+    env.extend([
+        ("AWS_LAMBDA_MAX_CONCURRENCY", c.to_string()),
+        ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_string()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string()),
+    ]);
+    let args: Vec<&str> = peer.args.iter().map(String::as_str).collect();
+    let f = Function::spawn_command(&emu, &peer.program, &args, &env);
+    emu.wait_for_polls(c, Duration::from_secs(120)).await;
+    let plaintext = support::b64(&vec![0xa5_u8; size]);
+    let encrypt = bytes::Bytes::from(
+        serde_json::to_vec(&json!({"operation": "encrypt", "plaintext": plaintext, "encryptionContext": {"bench": "rt"}}))
+            .unwrap(),
+    );
+    let t = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..c {
+        let (emu, encrypt, plaintext) = (emu.clone(), encrypt.clone(), plaintext.clone());
+        tasks.spawn(async move {
+            let mut errors = Vec::new();
+            for _ in 0..n {
+                let sealed = match emu.invoke_raw(encrypt.clone(), Duration::from_secs(120)).await {
+                    Outcome::Ok(v) => v["ciphertext"].clone(),
+                    Outcome::Err { error_type, message } => {
+                        errors.push(format!("encrypt: {error_type}: {message}"));
+                        continue;
+                    }
+                };
+                let decrypt = json!({"operation": "decrypt", "ciphertext": sealed, "encryptionContext": {"bench": "rt"}});
+                match emu.invoke(&decrypt).await {
+                    Outcome::Ok(v) if v["plaintext"] == plaintext.as_str() => {}
+                    Outcome::Ok(_) => errors.push("decrypt: a different plaintext".into()),
+                    Outcome::Err { error_type, message } => {
+                        errors.push(format!("decrypt: {error_type}: {message}"))
+                    }
+                }
+            }
+            errors
+        });
+    }
+    let mut errors = Vec::new();
+    while let Some(e) = tasks.join_next().await {
+        errors.extend(e.expect("round-trip task"));
+    }
+    RoundTrips {
+        peak_rss_mb: rss_mb(f.pid(), "VmHWM:"),
+        per_s: (2 * c * n) as f64 / t.elapsed().as_secs_f64(),
+        memory_mb,
+        errors,
+    }
+}

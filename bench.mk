@@ -4,12 +4,14 @@
 # docs/benchmarks.md.
 
 LAB_TARGETS += \
-  "make bench         benchmarks: the first invoke under Lambda's conditions beside the Node.js peer, envelopes"
+  "make bench         benchmarks: the first invoke under Lambda's conditions and Managed Instances (one vCPU, concurrency 1-64), beside the Node.js peer; envelopes"
 
 .PHONY: bench
 
 # Benchmarks (never part of `make test`): the release binary under the emulator against the
-# local KMS, beside a plain SDK call and the Node.js v3 peer; envelope throughput; arm64 size.
+# local KMS, beside a plain SDK call and the Node.js v3 peer; Managed Instances (KMS answered by
+# the SigV4 gate itself with AES-GCM, tests/support/local_kms.rs, which `cargo run --example
+# kms-gate -- --local` serves too); envelope throughput; arm64 size.
 bench: venv
 	npm ci --prefix bench/node --no-audit --no-fund
 	cargo lambda build --release --arm64 --bin kms-lambda

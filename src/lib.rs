@@ -12,7 +12,9 @@
 //! * [`kit`] is the KMS kit you keep: the invocation's lifecycle ([`kit::handler`]), the lazily
 //!   built client, the per-call handle, the clock-skew-aware retry policy and the init-to-send
 //!   metrics ([`kit::kms`]), the event contract ([`kit::event`]), envelope encryption
-//!   ([`kit::envelope`]), configuration, errors, logging and wiped plaintext buffers.
+//!   ([`kit::envelope`]), configuration, errors, logging and wiped plaintext buffers, and what
+//!   Lambda Managed Instances need: the runtime's flavour by concurrency ([`kit::executor`]) and
+//!   concurrent invocations held to the function's memory ([`kit::memory`]).
 //!
 //! `main.rs` wires them together: configuration, logging, what INIT prepares, the runtime loop.
 //! Nothing in INIT talks to the network. `kit::test_hooks` exists only with the `test-hooks`

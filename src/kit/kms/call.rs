@@ -121,9 +121,6 @@ impl Kms {
         call: KmsCall<'_>,
         request: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     ) -> Result<Result<T, SdkError<E, HttpResponse>>, Error> {
-        // The SDK's request future is several kilobytes: boxed once here, the timeout and the
-        // recorder's scope wrap a pointer instead of copying it at every layer.
-        let request = Box::pin(request);
         tokio::time::timeout(
             self.timeout,
             metrics::record(self.recorder.clone(), request),

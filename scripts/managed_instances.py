@@ -1,8 +1,7 @@
 #!/usr/bin/env python3
-"""The Managed Instances overlay of docs/deploy.md, checked against template.yaml.
+"""template.managed-instances.yaml, checked against template.yaml.
 
-Merges the overlay (the YAML block after the `managed-instances overlay` marker) into
-template.yaml, translates the result with the SAM translator (as `sam deploy` would), lints the
+Merges the overlay into template.yaml as docs/deploy.md says to, translates the result with the SAM translator (as `sam deploy` would), lints the
 translated template with cfn-lint, and checks what the function needs there: a capacity provider,
 a published version, at least 2 GB, a concurrency Lambda accepts, no single glibc arena. Run from
 the .venv (`make lint`); nothing is deployed.
@@ -11,30 +10,17 @@ the .venv (`make lint`); nothing is deployed.
 import copy
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MARKER = "<!-- managed-instances overlay"
-FUNCTION = "KmsLambdaFunction"
+OVERLAY = "template.managed-instances.yaml"
 
 
 def fail(message):
     print(f"managed_instances.py: {message}", file=sys.stderr)
     sys.exit(1)
-
-
-def overlay_text():
-    text = open(os.path.join(ROOT, "docs", "deploy.md")).read()
-    at = text.find(MARKER)
-    if at < 0:
-        fail("docs/deploy.md has no managed-instances overlay marker")
-    block = re.search(r"```yaml\n(.*?)```", text[at:], re.S)
-    if not block:
-        fail("no ```yaml block after the managed-instances overlay marker in docs/deploy.md")
-    return block.group(1)
 
 
 def merge(base, extra):
@@ -52,9 +38,14 @@ def main():
     from samtranslator.yaml_helper import yaml_parse
 
     template = yaml_parse(open(os.path.join(ROOT, "template.yaml")).read())
-    overlay = yaml_parse(overlay_text())
-    if FUNCTION not in overlay.get("Resources", {}) or FUNCTION not in template["Resources"]:
-        fail(f"the overlay and template.yaml must both have {FUNCTION}")
+    overlay = yaml_parse(open(os.path.join(ROOT, OVERLAY)).read())
+    functions = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"]
+    if len(functions) != 1:
+        fail(f"expected one AWS::Serverless::Function in template.yaml, found {functions}")
+    FUNCTION = functions[0]
+    if FUNCTION not in overlay.get("Resources", {}):
+        fail(f"{OVERLAY} must set the properties of {FUNCTION}, the function of template.yaml")
+    deployed = template["Resources"][FUNCTION]["Properties"]["Environment"]["Variables"].get("GLIBC_TUNABLES", "")
     merge(template, overlay)
     template["Resources"][FUNCTION]["Properties"]["CodeUri"] = "s3://bucket/bootstrap.zip"
 
@@ -82,8 +73,10 @@ def main():
     if not any(r["Type"] == "AWS::Lambda::Alias" for r in resources.values()):
         fail("no published version and alias (AutoPublishAlias): Managed Instances run versions only")
     tunables = function["Environment"]["Variables"].get("GLIBC_TUNABLES", "")
-    if "arena_max=1" in tunables:
-        fail("GLIBC_TUNABLES keeps arena_max=1: several threads allocate at once on Managed Instances")
+    expected = ":".join(t for t in deployed.split(":") if t and t != "glibc.malloc.arena_max=1")
+    if tunables != expected:
+        fail(f"GLIBC_TUNABLES in {OVERLAY} should be template.yaml's less arena_max=1 (several "
+             f"threads allocate at once): {expected!r}, not {tunables!r}")
     if function.get("LoggingConfig", {}).get("LogFormat") != "JSON":
         fail("Managed Instances log JSON: LoggingConfig.LogFormat must be JSON")
 
@@ -94,9 +87,9 @@ def main():
     finally:
         os.unlink(out.name)
     if lint.returncode != 0:
-        fail(f"cfn-lint on the translated overlay:\n{lint.stdout}{lint.stderr}")
+        fail(f"cfn-lint on template.yaml with {OVERLAY}:\n{lint.stdout}{lint.stderr}")
     print(
-        f"managed_instances.py: the overlay translates and lints; {function['MemorySize']} MB, "
+        f"managed_instances.py: template.yaml with {OVERLAY} translates and lints; {function['MemorySize']} MB, "
         f"{concurrency} invocations at once per execution environment"
     )
 

@@ -545,22 +545,25 @@ fn the_dashboard_body_is_valid_json_with_the_errors_by_error_type_widget() {
     assert!(query.contains("by ErrorType"), "{query}");
 }
 
-/// The Managed Instances overlay of docs/deploy.md (`scripts/managed_instances.py` translates
-/// and lints it): the function must start with the memory and concurrency it sets.
+/// `template.managed-instances.yaml` (`scripts/managed_instances.py` merges it into
+/// `template.yaml`, translates and lints it): the function must start with the memory and
+/// concurrency it sets.
 #[test]
 fn the_managed_instances_overlay_gives_the_function_memory_for_its_concurrency() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/deploy.md"))
-        .expect("docs/deploy.md");
-    let at = doc
-        .find("<!-- managed-instances overlay")
-        .expect("docs/deploy.md has the managed-instances overlay");
-    let block = doc[at..]
-        .split("```yaml\n")
-        .nth(1)
-        .and_then(|b| b.split("```").next())
-        .expect("a yaml block after the overlay marker");
-    let overlay: Yaml = serde_yaml_ng::from_str(block).expect("the overlay is YAML");
-    let props = &overlay["Resources"]["KmsLambdaFunction"]["Properties"];
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/template.managed-instances.yaml"
+    );
+    let text = std::fs::read_to_string(path).expect("template.managed-instances.yaml");
+    let overlay: Yaml = serde_yaml_ng::from_str(&text).expect("the overlay is YAML");
+    // The function's properties: the resource that sets a capacity provider.
+    let props = overlay["Resources"]
+        .as_mapping()
+        .expect("the overlay has Resources")
+        .values()
+        .map(|r| &r["Properties"])
+        .find(|p| !p["CapacityProviderConfig"].is_null())
+        .expect("the overlay sets the function's CapacityProviderConfig");
     let memory = props["MemorySize"]
         .as_u64()
         .expect("the overlay sets MemorySize");

@@ -4,8 +4,8 @@
 //!   one CPU to run on: a **current-thread** runtime. The Runtime API poll, the handler and the
 //!   KMS connection's I/O all run on the main thread, so no invocation pays for handing work to
 //!   a worker thread and waking it. On a multi-thread runtime that hand-off (futex wake-ups,
-//!   context switches, work stealing) was about a third of a warm invocation's CPU
-//!   (docs/benchmarks.md, "Managed Instances").
+//!   context switches, work stealing) was the largest single cost of a warm invocation that
+//!   this code could remove (the template's docs/benchmarks.md, "Managed Instances").
 //! - Several invocations at once on several CPUs (Lambda Managed Instances): a
 //!   **multi-thread** runtime, one worker per CPU the process may use.
 //!

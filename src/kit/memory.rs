@@ -21,8 +21,8 @@
 //!    larger than `MAX_EVENT_BYTES` answers `PayloadTooLarge` unread. Small events, the common
 //!    case, never touch the semaphore: their slot's share covers them.
 //!
-//! The figures are measured (docs/benchmarks.md, "Memory under concurrency"): a 4.7 MB round
-//! trip peaks near 4 × its event above an idle process of about 12 MB.
+//! The constants round up the envelope's measured peak memory (the template's docs/benchmarks.md,
+//! "Memory under concurrency", has the figures and their conditions).
 
 use crate::kit::error::ErrorType;
 use crate::kit::event::raw::refusal;
@@ -36,7 +36,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Semaphore;
 
 /// Memory kept out of the budget for the process itself: runtime, KMS client, TLS, allocator
-/// slack (an idle process holds about 12 MB).
+/// slack: several times what an idle process holds.
 pub const RESERVE: u64 = 32 << 20;
 /// Memory each concurrent slot keeps besides its event: its connections' buffers, its small
 /// allocations. Small events are served out of it.

@@ -331,14 +331,7 @@ async fn run(full: bool) {
         }
         if full {
             println!("\n{md}");
-            let dir = root.join("bench/results");
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(dir.join("managed.md"), &md).unwrap();
-            std::fs::write(
-                dir.join("managed.json"),
-                serde_json::to_string_pretty(&json).unwrap(),
-            )
-            .unwrap();
+            write_results("managed", &md, &json);
         }
         if only_section.is_some() {
             return;
@@ -362,18 +355,11 @@ async fn run(full: bool) {
     }
     if full {
         println!("\n{like_md}");
-        let dir = root.join("bench/results");
-        std::fs::create_dir_all(&dir).unwrap();
         let mut text = like_md.clone();
         if !skipped.is_empty() {
             text.push_str(&format!("\n{}\n", skipped.join("\n")));
         }
-        std::fs::write(dir.join("lambda-like.md"), text).unwrap();
-        std::fs::write(
-            dir.join("lambda-like.json"),
-            serde_json::to_string_pretty(&like_json).unwrap(),
-        )
-        .unwrap();
+        write_results("lambda-like", &text, &like_json);
     }
     if std::env::var("KMS_LAMBDA_BENCH_ONLY").is_ok_and(|v| v == "lambda-like") {
         return;
@@ -699,12 +685,17 @@ async fn run(full: bool) {
         }
     }
     println!("\n{md}");
-    let dir = root.join("bench/results");
+    write_results("bench", &md, &out);
+}
+
+/// Writes bench/results/NAME.md and NAME.json.
+fn write_results(name: &str, md: &str, json: &[Value]) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results");
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("bench.md"), &md).unwrap();
+    std::fs::write(dir.join(format!("{name}.md")), md).unwrap();
     std::fs::write(
-        dir.join("bench.json"),
-        serde_json::to_string_pretty(&out).unwrap(),
+        dir.join(format!("{name}.json")),
+        serde_json::to_string_pretty(json).unwrap(),
     )
     .unwrap();
 }

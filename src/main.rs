@@ -55,7 +55,7 @@ async fn serve(config: Config) -> ExitCode {
     // Layers wrap outwards (see the runtime below): the memory budget sees each raw event
     // first and refuses one that is too large unread; the guard then answers a non-JSON event
     // with a typed error.
-    let budget = MemoryBudget::new(config.memory.clone(), config.deadline_margin);
+    let budget = MemoryBudget::new(&config.memory, config.deadline_margin);
     let app = App::new(operations, config, builder);
     #[cfg(feature = "test-hooks")]
     if std::env::var_os(kms_lambda::kit::test_hooks::EAGER_CLIENT).is_some() {

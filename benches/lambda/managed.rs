@@ -189,14 +189,25 @@ impl Kms {
         }
     }
 
-    /// The endpoint and trust settings a function needs.
-    pub fn env(&self) -> Vec<(&'static str, String)> {
+    /// `peer`'s environment as Managed Instances would set it — `c` invocations at once,
+    /// `memory_mb`, JSON logs — with this KMS's endpoint and trust settings.
+    pub fn function_env(
+        &self,
+        peer: &Peer,
+        c: usize,
+        memory_mb: u64,
+    ) -> Vec<(&'static str, String)> {
         let ca = support::tls::test_ca();
-        vec![
+        let mut env = peer.env.clone();
+        env.extend([
             ("AWS_ENDPOINT_URL_KMS", self.tls.url()),
             ("SSL_CERT_FILE", ca.bundle().display().to_string()),
             ("NODE_EXTRA_CA_CERTS", ca.root().display().to_string()),
-        ]
+            ("AWS_LAMBDA_MAX_CONCURRENCY", c.to_string()),
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_string()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string()),
+        ]);
+        env
     }
 }
 
@@ -212,13 +223,7 @@ async fn one_window(
 ) -> Window {
     let share = CpuShare::new(1769).ok();
     let emu = Arc::new(Emulator::start().await);
-    let mut env = peer.env.clone();
-    env.extend(kms.env());
-    env.extend([
-        ("AWS_LAMBDA_MAX_CONCURRENCY", c.to_string()),
-        ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_string()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048".to_string()),
-    ]);
+    let env = kms.function_env(peer, c, 2048);
     let mut args: Vec<&str> = Vec::new();
     let program = if pinned {
         args.extend(["-c", "1", &peer.program]);
@@ -425,13 +430,7 @@ pub async fn round_trips(
     memory_mb: u64,
 ) -> RoundTrips {
     let emu = Arc::new(Emulator::start().await);
-    let mut env = peer.env.clone();
-    env.extend(kms.env());
-    env.extend([
-        ("AWS_LAMBDA_MAX_CONCURRENCY", c.to_string()),
-        ("AWS_LAMBDA_LOG_FORMAT", "JSON".to_string()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string()),
-    ]);
+    let env = kms.function_env(peer, c, memory_mb);
     let args: Vec<&str> = peer.args.iter().map(String::as_str).collect();
     let f = Function::spawn_command(&emu, &peer.program, &args, &env);
     emu.wait_for_polls(c, Duration::from_secs(120)).await;

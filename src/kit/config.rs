@@ -136,13 +136,9 @@ impl Config {
         let max_attempts = parse_int(&get, "KMS_MAX_ATTEMPTS", 3, 1, 10)? as u32;
         // Managed Instances accept 1 to 1,600 per execution environment.
         let concurrency = parse_int(&get, "AWS_LAMBDA_MAX_CONCURRENCY", 1, 1, 1600)? as u32;
-        // Lambda sets the memory size; off Lambda (tests, benchmarks) it may be absent.
-        let memory_mb = match get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE") {
-            None => None,
-            Some(_) => {
-                Some(parse_int(&get, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0, 64, 1 << 20)? as u64)
-            }
-        };
+        // Lambda sets the memory size; off Lambda (tests, benchmarks) it may be absent (0).
+        let memory_mb = parse_int(&get, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0, 64, 1 << 20)?;
+        let memory_mb = (memory_mb > 0).then_some(memory_mb as u64);
         let max_event_bytes = parse_int(
             &get,
             "MAX_EVENT_BYTES",
@@ -307,25 +303,10 @@ fn check_namespace(ns: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+    use crate::kit::key::test_kinds::{DATA, MAC};
     use std::collections::HashMap;
 
     const KEY: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
-
-    static DATA: Key = Key {
-        name: "DATA",
-        variable: "KMS_KEY_ID",
-        spec: KeySpec::SymmetricDefault,
-        usage: KeyUsageType::EncryptDecrypt,
-        purpose: "",
-    };
-    static MAC: Key = Key {
-        name: "MAC",
-        variable: "KMS_MAC_KEY_ID",
-        spec: KeySpec::Hmac256,
-        usage: KeyUsageType::GenerateVerifyMac,
-        purpose: "",
-    };
 
     fn config_of(keys: &[&'static Key], vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let map: HashMap<String, String> = vars

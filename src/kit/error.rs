@@ -318,15 +318,7 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_kms::types::{KeySpec, KeyUsageType};
-
-    static MAC: Key = Key {
-        name: "MAC",
-        variable: "KMS_MAC_KEY_ID",
-        spec: KeySpec::Hmac256,
-        usage: KeyUsageType::GenerateVerifyMac,
-        purpose: "",
-    };
+    use crate::kit::key::test_kinds::MAC;
 
     fn call<'a>(operation: &'static str, key_id: &'a str) -> KmsCall<'a> {
         KmsCall {

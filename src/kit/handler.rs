@@ -274,22 +274,14 @@ pub(crate) mod tests {
         //! payload; `{"operation": "check", …}` answers `{"disabled": true}` when KMS says the
         //! key is disabled — an expected error, through `call_expecting`.
         use crate::kit::event::fields::Fields;
+        pub use crate::kit::key::test_kinds::DATA;
         use crate::kit::key::Key;
         use crate::kit::operation::{Ctx, Entry, Operation};
         use crate::kit::reply::{respond, Reply};
         use crate::kit::Error;
         use aws_sdk_kms::operation::encrypt::EncryptError;
         use aws_sdk_kms::primitives::Blob;
-        use aws_sdk_kms::types::{KeySpec, KeyUsageType};
         use serde_json::json;
-
-        pub static DATA: Key = Key {
-            name: "DATA",
-            variable: "KMS_KEY_ID",
-            spec: KeySpec::SymmetricDefault,
-            usage: KeyUsageType::EncryptDecrypt,
-            purpose: "",
-        };
 
         pub struct Seal(Option<String>, bool);
 

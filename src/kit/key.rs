@@ -178,6 +178,31 @@ fn is_bare_key_id(id: &str) -> bool {
             .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// Kinds of key for the kit's own unit tests (a copy's rows are in `ops::KEYS`).
+#[cfg(test)]
+pub(crate) mod test_kinds {
+    use super::{Key, KeySpec, KeyUsageType};
+
+    /// A symmetric encrypt/decrypt kind of key, `KMS_KEY_ID`, for tests of the kit alone (the
+    /// copy's own rows are in `ops::KEYS`).
+    pub static DATA: Key = Key {
+        name: "DATA",
+        variable: "KMS_KEY_ID",
+        spec: KeySpec::SymmetricDefault,
+        usage: KeyUsageType::EncryptDecrypt,
+        purpose: "",
+    };
+
+    /// An HMAC kind of key, `KMS_MAC_KEY_ID`: a second kind, for what differs between kinds.
+    pub static MAC: Key = Key {
+        name: "MAC",
+        variable: "KMS_MAC_KEY_ID",
+        spec: KeySpec::Hmac256,
+        usage: KeyUsageType::GenerateVerifyMac,
+        purpose: "",
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -108,19 +108,20 @@ fn bytes(n: u64) -> String {
 /// before anything parses it.
 #[derive(Debug, Clone)]
 pub struct MemoryBudget {
-    plan: MemoryPlan,
+    max_event_bytes: usize,
+    /// The plan's budget, in KiB permits.
     budget: Option<Arc<Semaphore>>,
     margin: Duration,
 }
 
 impl MemoryBudget {
     /// The budget of `plan`; an invocation waits for memory until `margin` before its deadline.
-    pub fn new(plan: MemoryPlan, margin: Duration) -> Self {
+    pub fn new(plan: &MemoryPlan, margin: Duration) -> Self {
         let budget = plan
             .budget_kib
             .map(|kib| Arc::new(Semaphore::new(kib as usize)));
         MemoryBudget {
-            plan,
+            max_event_bytes: plan.max_event_bytes,
             budget,
             margin,
         }
@@ -159,19 +160,25 @@ where
 
     fn call(&mut self, mut req: LambdaInvocation) -> Self::Future {
         let len = req.body.len();
-        if len > self.limits.plan.max_event_bytes {
+        if len > self.limits.max_event_bytes {
             req.body = refusal(
                 ErrorType::PayloadTooLarge,
                 &format!(
                     "the event is {} bytes; this function accepts events of at most {} bytes \
                      (MAX_EVENT_BYTES)",
-                    len, self.limits.plan.max_event_bytes
+                    len, self.limits.max_event_bytes
                 ),
             )
             .into();
             return Box::pin(self.inner.call(req));
         }
-        let Some(budget) = self.limits.budget.clone().filter(|_| len > SMALL_EVENT) else {
+        let Some(budget) = self
+            .limits
+            .budget
+            .as_ref()
+            .filter(|_| len > SMALL_EVENT)
+            .cloned()
+        else {
             return Box::pin(self.inner.call(req));
         };
         // The service polled ready is the one that serves this event; a clone waits for the next.
@@ -186,7 +193,7 @@ where
             let patience = Duration::from_millis(req.context.deadline.saturating_sub(now_ms))
                 .saturating_sub(margin);
             let started = tokio::time::Instant::now();
-            match tokio::time::timeout(patience, budget.clone().acquire_many_owned(need)).await {
+            match tokio::time::timeout(patience, budget.acquire_many_owned(need)).await {
                 Ok(Ok(_permit)) => inner.call(req).await,
                 _ => {
                     req.body = refusal(
@@ -290,7 +297,7 @@ mod tests {
         release.notify_one();
         let (svc, seen) = recorder(release);
         let plan = MemoryPlan::new(Some(2048), 8, 256 * 1024).unwrap();
-        let mut budgeted = MemoryBudget::new(plan, Duration::ZERO).layer(svc);
+        let mut budgeted = MemoryBudget::new(&plan, Duration::ZERO).layer(svc);
         budgeted
             .call(invocation(256 * 1024 + 1, Duration::from_secs(5)))
             .await
@@ -312,7 +319,7 @@ mod tests {
             max_event_bytes: 100 * 1024,
             budget_kib: Some(300),
         };
-        let mut budgeted = MemoryBudget::new(plan, Duration::from_millis(10)).layer(svc);
+        let mut budgeted = MemoryBudget::new(&plan, Duration::from_millis(10)).layer(svc);
         // The first holds the budget until released.
         let first = tokio::spawn(
             budgeted

@@ -91,10 +91,16 @@ struct Faults {
     reset: usize,
 }
 
+/// Where a request that passes the gate goes.
+enum Behind {
+    /// Forwarded to this KMS (no trailing slash).
+    Upstream(String),
+    /// Answered by the gate itself (`Gate::start_answering`).
+    Answer(Answer),
+}
+
 struct State {
-    upstream: String,
-    /// Answers requests itself instead of forwarding them (`Gate::start_answering`).
-    answer: Option<Answer>,
+    behind: Behind,
     secret: Option<String>,
     client: HttpClient,
     offset_ms: AtomicI64,
@@ -124,7 +130,7 @@ impl Gate {
 
     /// [`Gate::start_answering`] on `addr`.
     pub async fn start_answering_on(addr: SocketAddr, secret: &str, answer: Answer) -> Self {
-        Self::start_with(addr, "", Some(secret), Some(answer)).await
+        Self::start_with(addr, Behind::Answer(answer), Some(secret)).await
     }
 
     /// Starts on a free loopback port, forwarding to `upstream`. With `secret`, signatures are
@@ -135,20 +141,15 @@ impl Gate {
 
     /// Starts on `addr`.
     pub async fn start_on(addr: SocketAddr, upstream: &str, secret: Option<&str>) -> Self {
-        Self::start_with(addr, upstream, secret, None).await
+        let upstream = Behind::Upstream(upstream.trim_end_matches('/').to_string());
+        Self::start_with(addr, upstream, secret).await
     }
 
-    async fn start_with(
-        addr: SocketAddr,
-        upstream: &str,
-        secret: Option<&str>,
-        answer: Option<Answer>,
-    ) -> Self {
+    async fn start_with(addr: SocketAddr, behind: Behind, secret: Option<&str>) -> Self {
         let listener = TcpListener::bind(addr).await.expect("bind the gate");
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(State {
-            upstream: upstream.trim_end_matches('/').to_string(),
-            answer,
+            behind,
             secret: secret.map(str::to_string),
             client: Client::builder(TokioExecutor::new()).build_http(),
             offset_ms: AtomicI64::new(0),
@@ -368,18 +369,21 @@ async fn handle(s: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<B
             .to_string();
         return Ok(respond(400, body, s.now()));
     }
-    if let Some(answer) = &s.answer {
-        let target = parts
-            .headers
-            .get("x-amz-target")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        let (status, body) = answer(target, &body);
-        return Ok(respond(status, body, s.now()));
-    }
+    let upstream = match &s.behind {
+        Behind::Upstream(upstream) => upstream,
+        Behind::Answer(answer) => {
+            let target = parts
+                .headers
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            let (status, body) = answer(target, &body);
+            return Ok(respond(status, body, s.now()));
+        }
+    };
     let uri = format!(
         "{}{}",
-        s.upstream,
+        upstream,
         parts
             .uri
             .path_and_query()

@@ -17,7 +17,7 @@ use aws_sdk_kms::config::interceptors::{
 use aws_sdk_kms::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_types::config_bag::{Storable, StoreReplace};
-use std::fmt::Write;
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -208,12 +208,12 @@ pub struct EmfContext<'a> {
 
 /// Renders one CloudWatch Embedded Metric Format line (no trailing newline).
 ///
-/// Written straight into one string rather than built as a `serde_json::Value` and serialised:
-/// the line is written on every invocation, and the tree of maps cost 5 % of a warm
-/// invocation's CPU (docs/benchmarks.md, "Managed Instances").
+/// Written straight into one buffer (strings escaped by `serde_json`) rather than built as a
+/// `serde_json::Value` tree and serialised: the line is written on every invocation, and the
+/// tree of maps showed in a warm invocation's profile (docs/benchmarks.md, "Managed Instances").
 pub fn emf_line(m: &Measurements, ctx: EmfContext<'_>) -> String {
     let ms = |d: Duration| Number::Millis(d.as_secs_f64() * 1000.0);
-    let mut metrics: [Option<(&str, &str, Number)>; 7] = [
+    let metrics = [
         Some(("ColdStart", "Count", Number::Int(i64::from(ctx.cold_start)))),
         m.client_init
             .map(|d| ("ClientInitMs", "Milliseconds", ms(d))),
@@ -227,45 +227,46 @@ pub fn emf_line(m: &Measurements, ctx: EmfContext<'_>) -> String {
         m.clock_skew_ms
             .map(|skew| ("ClockSkewMs", "Milliseconds", Number::Int(skew))),
     ];
-    let metrics = metrics
-        .iter_mut()
-        .filter_map(|m| m.take())
-        .collect::<Vec<_>>();
     let timestamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
 
-    let mut out = String::with_capacity(512);
+    // Writing to a Vec<u8> cannot fail.
+    let mut out = Vec::with_capacity(512);
+    let string = |out: &mut Vec<u8>, s: &str| {
+        let _ = serde_json::to_writer(out, s);
+    };
     let _ = write!(
         out,
         r#"{{"_aws":{{"Timestamp":{timestamp},"CloudWatchMetrics":[{{"Namespace":"#
     );
-    push_json_str(&mut out, ctx.namespace);
-    out.push_str(r#","Dimensions":[["FunctionName"]],"Metrics":["#);
-    for (i, (name, unit, _)) in metrics.iter().enumerate() {
+    string(&mut out, ctx.namespace);
+    out.extend_from_slice(br#","Dimensions":[["FunctionName"]],"Metrics":["#);
+    for (i, (name, unit, _)) in metrics.iter().flatten().enumerate() {
         let comma = if i == 0 { "" } else { "," };
         let _ = write!(out, r#"{comma}{{"Name":"{name}","Unit":"{unit}"}}"#);
     }
-    out.push_str(r#"]}]},"FunctionName":"#);
-    push_json_str(&mut out, ctx.function_name);
-    out.push_str(r#","requestId":"#);
-    push_json_str(&mut out, ctx.request_id);
+    out.extend_from_slice(br#"]}]},"FunctionName":"#);
+    string(&mut out, ctx.function_name);
+    out.extend_from_slice(br#","requestId":"#);
+    string(&mut out, ctx.request_id);
     if let Some(op) = ctx.operation {
-        out.push_str(r#","Operation":"#);
-        push_json_str(&mut out, op);
+        out.extend_from_slice(br#","Operation":"#);
+        string(&mut out, op);
     }
-    out.push_str(r#","ErrorType":"#);
-    push_json_str(&mut out, ctx.error_type.unwrap_or("None"));
-    for (name, _, value) in &metrics {
+    out.extend_from_slice(br#","ErrorType":"#);
+    string(&mut out, ctx.error_type.unwrap_or("None"));
+    for (name, _, value) in metrics.iter().flatten() {
         let _ = match value {
             Number::Int(v) => write!(out, r#","{name}":{v}"#),
             // Microsecond resolution, always with three decimals.
             Number::Millis(v) => write!(out, r#","{name}":{v:.3}"#),
         };
     }
-    out.push('}');
-    out
+    out.push(b'}');
+    // Only `&str`s and formatted numbers went in.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// A metric's value: a count or a whole number of ms, or a duration in ms.
@@ -273,22 +274,6 @@ pub fn emf_line(m: &Measurements, ctx: EmfContext<'_>) -> String {
 enum Number {
     Int(i64),
     Millis(f64),
-}
-
-/// Appends `s` as a JSON string: quoted, with `"`, `\` and control characters escaped.
-fn push_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]

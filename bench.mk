@@ -10,7 +10,7 @@ LAB_TARGETS += \
 
 # Benchmarks (never part of `make test`): the release binary under the emulator against the
 # local KMS, beside a plain SDK call and the Node.js v3 peer; Managed Instances (KMS answered by
-# the SigV4 gate itself with AES-GCM, tests/support/local_kms.rs, which `cargo run --example
+# the SigV4 gate itself with AES-GCM, benches/lambda/local_kms.rs, which `cargo run --example
 # kms-gate -- --local` serves too); envelope throughput; arm64 size.
 bench: venv
 	npm ci --prefix bench/node --no-audit --no-fund

@@ -202,9 +202,37 @@ fn main() {
         );
     });
 
+    // Envelope decrypt's stages one by one, each on its own: what sets its pace on a machine.
+    let blob = decode_base64(&envelope_b64).unwrap();
+    let message = envelope::parse(&blob).unwrap();
+    let stage_decode = measure(runs, || {
+        black_box(decode_base64(black_box(&envelope_b64)).unwrap());
+    });
+    let stage_open = measure(runs, || {
+        black_box(envelope::open(black_box(&message), &key).unwrap());
+    });
+    let stage_encode = measure(runs, || {
+        black_box(base64_out(black_box(&payload)));
+    });
+
     let rows = [
         ("envelope encrypt (base64 in+out)", &env_encrypt, &raw_seal),
         ("envelope decrypt (base64 in+out)", &env_decrypt, &raw_open),
+        (
+            "decrypt's stage: base64 decode of the envelope",
+            &stage_decode,
+            &raw_open,
+        ),
+        (
+            "decrypt's stage: open (frames' AES-GCM, wipe)",
+            &stage_open,
+            &raw_open,
+        ),
+        (
+            "decrypt's stage: base64 encode of the plaintext",
+            &stage_encode,
+            &raw_open,
+        ),
         (
             "envelope encrypt, event and response JSON included",
             &json_encrypt,
@@ -241,6 +269,16 @@ fn main() {
             "raw_aes_gcm_median_mib_s": raw.median, "ratio": ratio,
         }));
     }
+    // What the stages allow together: no decrypt of this build beats it on this machine.
+    let stages = 1.0
+        / [&stage_decode, &stage_open, &stage_encode]
+            .iter()
+            .map(|s| 1.0 / s.median)
+            .sum::<f64>();
+    md.push_str(&format!(
+        "\nDecrypt's three stages, each at its own median speed, allow at most {stages:.0} MiB/s together.\n"
+    ));
+    json.push(serde_json::json!({"name": "decrypt's stages together (1 / sum of 1 / median)", "median_mib_s": stages}));
     // The frame length: seal + open (no base64) at each length, 1 MiB and the largest payload.
     md.push_str(
         "\n| frame length | seal+open 1 MiB, MiB/s (median) | seal+open 4,700,000 B, MiB/s (median) | framing bytes at 4,700,000 B |\n|---|---|---|---|\n",

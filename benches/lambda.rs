@@ -10,6 +10,8 @@
 mod conditions;
 #[path = "lambda/cpu.rs"]
 mod cpu;
+#[path = "lambda/local_kms.rs"]
+mod local_kms;
 #[path = "lambda/managed.rs"]
 mod managed;
 #[path = "../tests/support/mod.rs"]

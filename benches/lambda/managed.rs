@@ -7,7 +7,7 @@
 //! in one worker thread per vCPU, which `bench/node/index.mjs` does with that many polling
 //! loops in its one thread). The process is held to one vCPU: a cgroup quota of one core
 //! (period 20 ms, quota 20 ms) and pinned to CPU 1 while this harness — emulator, TLS endpoint,
-//! SigV4 gate and the local KMS (`support::local_kms`, AES-GCM in Rust, so the KMS is never the
+//! SigV4 gate and the local KMS (`local_kms.rs` beside this file, AES-GCM in Rust, so the KMS is never the
 //! bottleneck) — is pinned to CPU 0. KMS is reached over HTTPS (RSA-2048 chain).
 //!
 //! A closed loop keeps `c` invocations in flight; after a warm-up, a window of invocations is
@@ -19,7 +19,8 @@
 
 use crate::conditions::Peer;
 use crate::cpu::CpuShare;
-use crate::support::{self, gate::Gate, local_kms::LocalKms, tls::TlsEndpoint};
+use crate::local_kms::LocalKms;
+use crate::support::{self, gate::Gate, tls::TlsEndpoint};
 use crate::support::{Emulator, Function, Outcome};
 use crate::{stats, Stats};
 use serde_json::{json, Value};

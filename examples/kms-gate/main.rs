@@ -4,12 +4,12 @@
 //! Runs the strict SigV4 time gate (see `gate.rs`) in front of a local KMS, so that a client
 //! with a wrong clock, or a request signed long before it was sent, fails the way it does
 //! against AWS KMS. With `--local` the gate is the KMS: it answers `Encrypt`, `Decrypt` and
-//! `GenerateDataKey` itself under one AES-256 key (`local_kms.rs`, what `make bench` uses so
+//! `GenerateDataKey` itself under one AES-256 key (`benches/lambda/local_kms.rs`, what `make bench` uses so
 //! that the function, not moto, is what is measured).
 
 #[path = "../../tests/support/gate.rs"]
 mod gate;
-#[path = "../../tests/support/local_kms.rs"]
+#[path = "../../benches/lambda/local_kms.rs"]
 mod local_kms;
 
 use std::sync::Arc;

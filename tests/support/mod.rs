@@ -1,8 +1,6 @@
 //! Test support: a real local KMS (moto's server mode), the strict SigV4 time gate in front of
 //! it (`examples/kms-gate`: signature and clock checks as KMS does them, fault injection,
-//! counters), and a Lambda Runtime API emulator running the real `kms-lambda` binary. For the
-//! benchmarks, a KMS of its own (`local_kms`, answered by the gate) so the function is what is
-//! measured.
+//! counters), and a Lambda Runtime API emulator running the real `kms-lambda` binary.
 //!
 //! The local KMS: if `KMS_LAMBDA_TEST_KMS_URL` is set (the Makefile starts one moto for the
 //! whole run), it is used; otherwise this test binary starts its own
@@ -14,7 +12,6 @@
 pub mod emulator;
 pub mod gate;
 pub mod keys;
-pub mod local_kms;
 pub mod tls;
 
 use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};

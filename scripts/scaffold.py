@@ -9,7 +9,8 @@ and template — with every spelling of the current name replaced: kebab (packag
 events), snake (Rust crate paths), Pascal (CloudFormation logical ids, metric namespace) and
 upper snake (environment variables). It leaves the lab behind (see LAB), gets a README of its
 own, built from this README's sections that describe the function, and a Cargo.lock in cargo's
-own order, so that nothing rewrites it. It does not share git history.
+own order, so that nothing rewrites it. Where its files cite the docs, which stay here, they say
+"the template's docs/…". It does not share git history.
 """
 import os
 import re
@@ -192,6 +193,8 @@ def main():
             if rel == "Cargo.toml" and not bench:
                 text = without_benches(text)
             text = rename(text)
+            # The docs stay with the template: say so where the copy's files cite them.
+            text = re.sub(r"(?<!template's )(?<![\w/.-])docs/(?=[\w-]+\.md)", "the template's docs/", text)
             if rel == "Cargo.lock":
                 text = sorted_lock(text)
             write(rename(rel), text)

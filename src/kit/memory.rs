@@ -26,13 +26,14 @@
 
 use crate::kit::error::ErrorType;
 use crate::kit::event::raw::refusal;
+use crate::kit::kms::skew::{invocation_deadline, operation_timeout};
 use lambda_runtime::tower::{Layer, Service};
 use lambda_runtime::LambdaInvocation;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use tokio::sync::Semaphore;
 
 /// Memory kept out of the budget for the process itself: runtime, KMS client, TLS, allocator
@@ -187,11 +188,10 @@ where
         let need = (len as u64 * WORKING_FACTOR).div_ceil(1024) as u32;
         let margin = self.limits.margin;
         Box::pin(async move {
-            let now_ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64);
-            let patience = Duration::from_millis(req.context.deadline.saturating_sub(now_ms))
-                .saturating_sub(margin);
+            // The deadline as the handler reads it, and the margin it keeps for its answer.
+            let now = SystemTime::now();
+            let deadline = invocation_deadline(req.context.deadline, now);
+            let patience = operation_timeout(deadline, now, margin).unwrap_or_default();
             let started = tokio::time::Instant::now();
             match tokio::time::timeout(patience, budget.acquire_many_owned(need)).await {
                 Ok(Ok(_permit)) => inner.call(req).await,
@@ -277,7 +277,9 @@ mod tests {
     }
 
     fn invocation(len: usize, deadline_in: Duration) -> LambdaInvocation {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap();
         let mut context = lambda_runtime::Context::default();
         context.deadline = (now + deadline_in).as_millis() as u64;
         LambdaInvocation {
@@ -351,5 +353,37 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(seen.lock().unwrap()[3].len(), 100 * 1024);
+    }
+
+    #[tokio::test]
+    async fn a_deadline_sent_as_a_timeout_waits_for_memory_as_the_handler_reads_it() {
+        let release = Arc::new(tokio::sync::Notify::new());
+        let (svc, seen) = recorder(release.clone());
+        let plan = MemoryPlan {
+            max_event_bytes: 100 * 1024,
+            budget_kib: Some(300),
+        };
+        let mut budgeted = MemoryBudget::new(&plan, Duration::from_millis(10)).layer(svc);
+        let first = tokio::spawn(
+            budgeted
+                .clone()
+                .call(invocation(100 * 1024, Duration::from_secs(60))),
+        );
+        while seen.lock().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        // `cargo lambda watch` sends the timeout (600,000 ms), not a date: ten minutes left, not
+        // a deadline in 1970 that leaves none.
+        let mut watched = invocation(100 * 1024, Duration::ZERO);
+        watched.context.deadline = 600_000;
+        let second = tokio::spawn(budgeted.call(watched));
+        // Read as a date, the deadline has passed: the second would be refused as soon as the
+        // timer runs, which this sleep lets it do.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(seen.lock().unwrap().len(), 1, "the second waits for memory");
+        release.notify_one();
+        first.await.unwrap().unwrap();
+        second.await.unwrap().unwrap();
+        assert_eq!(seen.lock().unwrap()[1].len(), 100 * 1024, "served as sent");
     }
 }

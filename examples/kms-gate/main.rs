@@ -4,8 +4,8 @@
 //! Runs the strict SigV4 time gate (see `gate.rs`) in front of a local KMS, so that a client
 //! with a wrong clock, or a request signed long before it was sent, fails the way it does
 //! against AWS KMS. With `--local` the gate is the KMS: it answers `Encrypt`, `Decrypt` and
-//! `GenerateDataKey` itself under one AES-256 key (`benches/lambda/local_kms.rs`, what `make bench` uses so
-//! that the function, not moto, is what is measured).
+//! `GenerateDataKey` itself under one AES-256 key (`benches/lambda/local_kms.rs`, what
+//! `make bench` uses so that the function, not moto, is what is measured).
 
 #[path = "../../tests/support/gate.rs"]
 mod gate;
@@ -13,7 +13,6 @@ mod gate;
 mod local_kms;
 
 use std::sync::Arc;
-
 use std::time::Duration;
 
 fn parse_offset(s: &str) -> Result<i64, String> {

@@ -1,14 +1,67 @@
-# The template's lab, included by the Makefile: what this repository has and a copy of it made
-# by `make scaffold` leaves behind (the benchmarks stay with `BENCH=1`).
+# The template's lab, included by the Makefile: what this repository has and a copy made by
+# `cargo lambda new` leaves behind (.gitattributes marks it export-ignore; the benchmarks are
+# bench.mk).
 
-LAB_TESTS := scaffold-check
+LAB_TESTS := copy-check
+LAB_RUST_LINT := lab-lint
 LAB_REQUIREMENTS := tools/requirements-lab.txt
-LAB_HELP := , the scaffold check
+LAB_HELP := , the copy check
 LAB_TARGETS += \
-  "make fuzz          fuzz event decoding and envelope parsing (FUZZ_SECONDS each, default 600)" \
-  "make scaffold NAME=my-function DEST=../my-function [BENCH=1]   copy this template as a new function"
+  "make copy NAME=my-function DEST=../my-function   a new function project from this template (cargo lambda new)" \
+  "make kit-manifest  after changing the kit: kit/MANIFEST lists its files as they ship" \
+  "make fuzz          fuzz event decoding and envelope parsing (FUZZ_SECONDS each, default 600)"
 
-.PHONY: fuzz scaffold scaffold-check
+.PHONY: copy template-zip copy-check copy-deploy-check kit-manifest lab-lint fuzz
+
+# What `cargo lambda new` copies: this tree as git sees it (tracked files and new ones not
+# ignored, edits included), less what .gitattributes marks export-ignore — as the zip of a
+# GitHub archive URL holds it. cargo-lambda reads CargoLambda.toml in it.
+TEMPLATE_ZIP := $(CURDIR)/.local/template.zip
+template-zip:
+	mkdir -p .local
+	index=$$(mktemp); trap 'rm -f "$$index"' EXIT; \
+	  GIT_INDEX_FILE="$$index" git read-tree HEAD; \
+	  GIT_INDEX_FILE="$$index" git add -A; \
+	  tree=$$(GIT_INDEX_FILE="$$index" git write-tree); \
+	  rm -f $(TEMPLATE_ZIP); git archive --format=zip -o $(TEMPLATE_ZIP) "$$tree"
+
+# A new function project, as its README says to make one: `cargo lambda new` on this template.
+copy: venv template-zip
+	@test -n "$(NAME)" -a -n "$(DEST)" || { echo "usage: make copy NAME=my-function DEST=../my-function" >&2; exit 2; }
+	@test ! -e "$(DEST)" || { echo "make copy: $(DEST) exists" >&2; exit 2; }
+	mkdir -p "$$(dirname "$(DEST)")"
+	cd "$$(dirname "$(DEST)")" && cargo lambda new "$(NAME)" --template $(TEMPLATE_ZIP) --no-interactive
+	@[ "$$(basename "$(DEST)")" = "$(NAME)" ] || mv "$$(dirname "$(DEST)")/$(NAME)" "$(DEST)"
+	@echo "make copy: $(NAME) in $(DEST); next: cd $(DEST) && git init && make test"
+
+# A copy made with `cargo lambda new`, the walk-throughs of docs/operations.md applied, runs its
+# own `make test` (scripts/test-copy.sh); it is kept in .local/copy for `make
+# copy-deploy-check`. It compiles while this project's tests run (they share the built
+# dependencies); `+` lends the copy's own `make test` this make's two job slots.
+COPY_DIR := $(CURDIR)/.local/copy
+copy-check: venv test-build template-zip
+	+scripts/test-copy.sh $(TEMPLATE_ZIP) $(COPY_DIR)
+
+# The copy's deploy, as its own CI rehearses it: a stack with two kinds of key (the template's
+# encryption key and the walk-through's HMAC key), a role with a statement on each.
+copy-deploy-check:
+	CARGO_TARGET_DIR="$(CURDIR)/target" $(MAKE) -C $(COPY_DIR)/scaffold-probe deploy-check
+
+# kit/MANIFEST: each file of the kit as it ships, with its SHA-256 (sha256sum's format). A
+# function project's tests check its kit/ against it (kit/tests/vendored.rs).
+kit-manifest:
+	files=$$(cd kit && git ls-files --cached --others --exclude-standard | grep -vx MANIFEST | LC_ALL=C sort); \
+	  (cd kit && xargs -d '\n' sha256sum <<< "$$files") > kit/MANIFEST
+	@echo "kit-manifest: kit/MANIFEST lists $$(wc -l < kit/MANIFEST) files of kms-lambda-kit $$(sed -n 's/^version = "\(.*\)"/\1/p' kit/Cargo.toml)"
+
+# The lab's part of the Rust lint: every .rs file git knows is one `cargo fmt` formats (a
+# module reached by no `mod` line is one no target compiles and no test runs), and the fuzz
+# targets (a crate of their own, on the same lock and target dir) type-check and are formatted.
+lab-lint:
+	$(PYTHON) scripts/fmt_coverage.py
+	cp Cargo.lock fuzz/Cargo.lock
+	CARGO_TARGET_DIR=$(CURDIR)/target cargo check --manifest-path fuzz/Cargo.toml
+	cargo fmt --manifest-path fuzz/Cargo.toml --check
 
 # Fuzzing with cargo-fuzz (libFuzzer + AddressSanitizer). Not part of `make test` (whose lint
 # type-checks the targets). RUSTC_BOOTSTRAP lets the stable toolchain take the sanitizer flags.
@@ -23,14 +76,3 @@ fuzz:
 	  RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz $$t fuzz/corpus/$$t -- \
 	    -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 || exit 1; \
 	done
-
-scaffold:
-	@test -n "$(NAME)" -a -n "$(DEST)" || { echo "usage: make scaffold NAME=my-function DEST=../my-function [BENCH=1]" >&2; exit 2; }
-	$(PYTHON) scripts/scaffold.py "$(NAME)" "$(DEST)" $(if $(BENCH),--bench,)
-
-# A scaffolded copy, with the README's walk-throughs applied (describeKey on the same key,
-# generateMac/verifyMac on an HMAC key), runs its own `make test` (scripts/test-scaffold.sh).
-# It compiles while this project's tests run (they share the built dependencies); `+` lends the
-# copy's own `make test` this make's two job slots.
-scaffold-check: venv test-build
-	+scripts/test-scaffold.sh

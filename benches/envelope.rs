@@ -8,11 +8,11 @@
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use kms_lambda::kit::envelope::{self, DataKey};
-use kms_lambda::kit::event::base64::{decode_base64, Base64};
-use kms_lambda::kit::event::Event;
-use kms_lambda::kit::{respond_carrying, Fields, Limit, Payload};
-use kms_lambda::ops::encrypt::MAX_ENVELOPE_PLAINTEXT;
+use function::ops::encrypt::MAX_ENVELOPE_PLAINTEXT;
+use kms_lambda_kit::envelope::{self, DataKey};
+use kms_lambda_kit::event::base64::{decode_base64, Base64};
+use kms_lambda_kit::event::Event;
+use kms_lambda_kit::{respond_carrying, Fields, Limit, Payload};
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::hint::black_box;
@@ -124,7 +124,7 @@ fn main() {
     // out, as they always have, to stay comparable.
     let any = Limit {
         max: usize::MAX / 2,
-        kind: kms_lambda::kit::error::ErrorType::PayloadTooLarge,
+        kind: kms_lambda_kit::error::ErrorType::PayloadTooLarge,
         why: "bench",
     };
     let encrypt_event =

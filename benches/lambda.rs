@@ -185,7 +185,7 @@ async fn run(full: bool) {
     // A key of every kind in the table, each in its variable (the first, `key`, is the one the
     // encrypt events use).
     let mut key_vars = vec![(key.kind.variable, key.alias.clone())];
-    for kind in &kms_lambda::ops::KEYS[1..] {
+    for kind in &function::ops::KEYS[1..] {
         key_vars.push((
             kind.variable,
             support::create_key_of(&url, kind).await.alias,
@@ -273,7 +273,7 @@ async fn run(full: bool) {
                 .iter()
                 .map(|(k, v)| {
                     let is_key = *k == "KMS_KEY_ID"
-                        || kms_lambda::ops::KEYS.iter().any(|key| key.variable == *k);
+                        || function::ops::KEYS.iter().any(|key| key.variable == *k);
                     (
                         *k,
                         if is_key {
@@ -462,7 +462,7 @@ async fn run(full: bool) {
 
     // 3. Warm latency and the function's overhead above a plain SDK call, same KMS, same run.
     let emu = Emulator::start().await;
-    let f = Function::spawn(&emu, &base_env);
+    let f = Function::spawn(support::PROJECT.binary, &emu, &base_env);
     emu.wait_for_polls(1, Duration::from_secs(60)).await;
     invoke_ms(&emu, &encrypt_event()).await;
     // Invocations and plain SDK calls alternate, so both see the same moto and machine state,
@@ -708,7 +708,7 @@ fn write_results(name: &str, md: &str, json: &[Value]) {
 /// the process's `VmHWM`, against the encrypt event's size; the growth is that peak less the
 /// peak before the large events.
 async fn round_trip_memory(base_env: &[(&'static str, String)], reps: usize) -> Vec<Row> {
-    let payload: Vec<u8> = (0..kms_lambda::ops::encrypt::MAX_ENVELOPE_PLAINTEXT)
+    let payload: Vec<u8> = (0..function::ops::encrypt::MAX_ENVELOPE_PLAINTEXT)
         .map(|i| (i * 7 % 251) as u8)
         .collect();
     let event = json!({"operation": "encrypt", "plaintext": b64(&payload), "encryptionContext": {"bench": "1"}});

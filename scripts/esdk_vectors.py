@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes tests/esdk-vectors/*.json: messages made by the official Python AWS Encryption SDK
+"""Writes kit/tests/esdk-vectors/*.json: messages made by the official Python AWS Encryption SDK
 (pinned in tools/requirements.txt), each with its data key, so the unit tests and the fuzz
 seeds can check this function's envelope code against the ESDK's own bytes without a KMS.
 
@@ -74,7 +74,7 @@ def make(name, plaintext, context, algorithm, frame_length, policy=CommitmentPol
 
 
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else "tests/esdk-vectors"
+    out = sys.argv[1] if len(sys.argv) > 1 else "kit/tests/esdk-vectors"
     os.makedirs(out, exist_ok=True)
     text = bytes((i * 7 + 3) % 251 for i in range(10_000))
     allow = CommitmentPolicy.REQUIRE_ENCRYPT_ALLOW_DECRYPT

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Applies one of the README's "Add an operation" walk-throughs to a copy of this project.
+"""Applies one of the walk-throughs of docs/operations.md to a copy of this project.
 
-Usage: walkthrough.py README.md DEST NAME
+Usage: walkthrough.py docs/operations.md DEST NAME
 
 Each step of walk-through NAME is a fenced code block after a marker:
 
@@ -11,9 +11,9 @@ Each step of walk-through NAME is a fenced code block after a marker:
   <!-- walkthrough NAME: merge-json PATH -->       the block is a JSON object merged into PATH
   <!-- walkthrough NAME: run -->                   the block is shell, run in DEST
 
-It prints the files it wrote. `make test` (scripts/test-scaffold.sh) applies each walk-through
-to a scaffolded copy and runs the copy's own `make test`, so the README cannot drift from what
-compiles and passes.
+It prints the files it wrote. `make test` (scripts/test-copy.sh) applies each walk-through to a
+new copy and runs the copy's own `make test`, so the page cannot drift from what compiles and
+passes.
 """
 import json
 import os

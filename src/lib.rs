@@ -1,27 +1,16 @@
-//! kms-lambda: a Rust AWS Lambda function that calls KMS and never fails with
-//! `InvalidSignatureException: Signature expired`.
+//! The function's operations and the keys they use (`src/ops/`): the part of this project that
+//! is yours. Everything else — the lazily built KMS client, the deadline-bounded, re-signing,
+//! measured calls, the event contract, envelopes, errors — is the kit (`kit/`, the crate
+//! `kms-lambda-kit`), which `main.rs` wires to Lambda's runtime.
 //!
 //! # Layout
 //!
-//! Two rooms:
-//!
-//! * [`ops`] is yours: one file per operation (`encrypt`, `decrypt`), and in `ops/mod.rs` the two
-//!   tables a copy of this template edits — the kinds of key (`keys!`) and the operations
-//!   (`operations!`). Beside it: the sample events (`events/`) and `template.yaml`, whose keys
-//!   and role `make template` writes from the tables.
-//! * [`kit`] is the KMS kit you keep: the invocation's lifecycle ([`kit::handler`]), the lazily
-//!   built client, the per-call handle, the clock-skew-aware retry policy and the init-to-send
-//!   metrics ([`kit::kms`]), the event contract ([`kit::event`]), envelope encryption
-//!   ([`kit::envelope`]), configuration, errors, logging and wiped plaintext buffers, and what
-//!   Lambda Managed Instances need: the runtime's flavour by concurrency ([`kit::executor`]) and
-//!   concurrent invocations held to the function's memory ([`kit::memory`]).
-//!
-//! `main.rs` wires them together: configuration, logging, what INIT prepares, the runtime loop.
-//! Nothing in INIT talks to the network. `kit::test_hooks` exists only with the `test-hooks`
-//! feature, for this project's own tests and benchmarks; `kit::testing` (an in-memory KMS) only
-//! in unit tests.
+//! - [`ops`]: one file per operation, and in `ops/mod.rs` the two tables — the kinds of key
+//!   (`keys!`) and the operations (`operations!`). From them the kit dispatches events, checks
+//!   every default key at start-up, and `make template` writes `template.yaml`'s keys and role.
+//! - `main.rs`: the INIT story — configuration read, nothing signed, the client built by the
+//!   first invocation.
+//! - Beside them: the sample events (`events/`), the bad-input cases (`tests/bad-input/`), the
+//!   tests that hold the function to what the kit promises (`tests/`), and `template.yaml`.
 
-#![warn(missing_docs)]
-
-pub mod kit;
 pub mod ops;

@@ -1,17 +1,16 @@
 //! The INIT story: read configuration, set up logging, prepare what signs nothing, start the
 //! runtime loop. Nothing here touches the network: the KMS client is built by the first
-//! invocation (see `kit::kms::lazy`), so nothing signed can sit in a frozen or snapshotted
+//! invocation (the kit's `kms::lazy`), so nothing signed can sit in a frozen or snapshotted
 //! sandbox.
 
-use kms_lambda::kit::config::Config;
-use kms_lambda::kit::event::{raw::RawEventGuard, Event};
-use kms_lambda::kit::handler::App;
-use kms_lambda::kit::kms::client::SdkClientBuilder;
-use kms_lambda::kit::memory::MemoryBudget;
-use kms_lambda::kit::{executor, logging};
-use kms_lambda::ops::{KEYS, OPERATIONS};
+use function::ops::{KEYS, OPERATIONS};
+use kms_lambda_kit::{executor, logging};
+use kms_lambda_kit::{App, Config, Event, MemoryBudget, RawEventGuard, SdkClientBuilder};
 use lambda_runtime::{service_fn, LambdaEvent, Runtime};
 use std::process::ExitCode;
+
+/// How start-up failures are signed: the package's name.
+const NAME: &str = env!("CARGO_PKG_NAME");
 
 fn main() -> ExitCode {
     logging::init();
@@ -21,7 +20,7 @@ fn main() -> ExitCode {
     let config = match Config::from_env(KEYS) {
         Ok(config) => config,
         Err(err) => {
-            eprintln!("kms-lambda: {err}");
+            eprintln!("{NAME}: {err}");
             return ExitCode::FAILURE;
         }
     };
@@ -33,7 +32,7 @@ fn main() -> ExitCode {
     match executor::build(flavor) {
         Ok(tokio) => tokio.block_on(serve(config)),
         Err(err) => {
-            eprintln!("kms-lambda: cannot start the Tokio runtime ({flavor:?}): {err}");
+            eprintln!("{NAME}: cannot start the Tokio runtime ({flavor:?}): {err}");
             ExitCode::FAILURE
         }
     }
@@ -45,25 +44,14 @@ async fn serve(config: Config) -> ExitCode {
     // itself is built by the first invocation.
     let builder = SdkClientBuilder::new(&config);
     if let Err(err) = builder.prepare().await {
-        eprintln!("kms-lambda: {err}");
+        eprintln!("{NAME}: {err}");
         return ExitCode::FAILURE;
     }
-    #[cfg(feature = "test-hooks")]
-    let operations = kms_lambda::kit::test_hooks::with_test_rows(OPERATIONS);
-    #[cfg(not(feature = "test-hooks"))]
-    let operations = OPERATIONS;
     // Layers wrap outwards (see the runtime below): the memory budget sees each raw event
     // first and refuses one that is too large unread; the guard then answers a non-JSON event
     // with a typed error.
     let budget = MemoryBudget::new(&config.memory, config.deadline_margin);
-    let app = App::new(operations, config, builder);
-    #[cfg(feature = "test-hooks")]
-    if std::env::var_os(kms_lambda::kit::test_hooks::EAGER_CLIENT).is_some() {
-        // Benchmarks only: build the client in INIT, to price the lazy build against it.
-        if let Err(err) = app.client().get().await {
-            eprintln!("kms-lambda: test hook: the eager client build failed: {err}");
-        }
-    }
+    let app = App::new(OPERATIONS, config, builder);
     let for_handler = app.clone();
     let handler = service_fn(move |event: LambdaEvent<Event>| {
         let app = for_handler.clone();
@@ -75,7 +63,7 @@ async fn serve(config: Config) -> ExitCode {
     // SnapStart (AWS_LAMBDA_INITIALIZATION_TYPE=snap-start): the app forgets its client around
     // the snapshot. Elsewhere the hook is never called.
     // No per-invocation tracing span: the handler's own log lines carry the request id, and a
-    // span on every invocation cost more CPU than it told (docs/benchmarks.md).
+    // span on every invocation cost more CPU than it told.
     let runtime = Runtime::new(handler)
         .layer(RawEventGuard)
         .layer(budget)
@@ -83,7 +71,7 @@ async fn serve(config: Config) -> ExitCode {
     match runtime.run_concurrent().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("kms-lambda: runtime stopped: {err}");
+            eprintln!("{NAME}: runtime stopped: {err}");
             ExitCode::FAILURE
         }
     }

@@ -16,11 +16,11 @@ use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
-use support::{Harness, Outcome};
+use support::{Harness, Outcome, PROJECT};
 
 /// The function's frame length, and the sizes around it.
-const FRAME: usize = kms_lambda::kit::envelope::FRAME_LENGTH as usize;
-const LARGEST: usize = kms_lambda::ops::encrypt::MAX_ENVELOPE_PLAINTEXT;
+const FRAME: usize = kms_lambda_kit::envelope::FRAME_LENGTH as usize;
+const LARGEST: usize = function::ops::encrypt::MAX_ENVELOPE_PLAINTEXT;
 
 struct PythonEsdk {
     child: Child,
@@ -97,7 +97,7 @@ fn contexts() -> [Value; 2] {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_esdk_decrypts_what_the_function_encrypted() {
-    let h = Harness::start(&[]).await;
+    let h = Harness::start(&PROJECT, &[]).await;
     let mut python = PythonEsdk::start(&h.key.arn);
     for size in [0, 1, FRAME, FRAME + 1, 1 << 20, LARGEST] {
         for context in contexts() {
@@ -118,7 +118,7 @@ async fn the_python_esdk_decrypts_what_the_function_encrypted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_function_decrypts_what_the_python_esdk_encrypted_at_several_frame_lengths() {
-    let h = Harness::start(&[]).await;
+    let h = Harness::start(&PROJECT, &[]).await;
     let mut python = PythonEsdk::start(&h.key.arn);
     for frame in [4096, FRAME, 1 << 20] {
         for size in [0, 1, frame, frame + 1, 1 << 20, LARGEST] {
@@ -130,12 +130,12 @@ async fn the_function_decrypts_what_the_python_esdk_encrypted_at_several_frame_l
                 let message = python.encrypt(&plaintext, context, frame);
                 let event = json!({"operation": "decrypt", "ciphertext": STANDARD.encode(&message), "encryptionContext": context});
                 let out = call(&h, &event).await;
-                if message.len() > kms_lambda::ops::decrypt::MAX_ENVELOPE_CIPHERTEXT {
+                if message.len() > function::ops::decrypt::MAX_ENVELOPE_CIPHERTEXT {
                     // 4 KiB frames add 36 KB of framing: that message no longer fits Lambda's
                     // 6 MB request as base64, whatever the function does. An event above the
                     // request limit is refused unread (Lambda itself would not deliver it).
                     let event_len = serde_json::to_vec(&event).unwrap().len();
-                    let expected = if event_len > kms_lambda::kit::event::LAMBDA_PAYLOAD_LIMIT {
+                    let expected = if event_len > kms_lambda_kit::event::LAMBDA_PAYLOAD_LIMIT {
                         "PayloadTooLarge"
                     } else {
                         "InvalidCiphertext"
@@ -158,7 +158,7 @@ async fn the_function_decrypts_what_the_python_esdk_encrypted_at_several_frame_l
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stored_context_is_returned_and_a_stated_one_must_match_it() {
-    let h = Harness::start(&[]).await;
+    let h = Harness::start(&PROJECT, &[]).await;
     let mut python = PythonEsdk::start(&h.key.arn);
     let stored = json!({"tenant": "acme", "doc": "42"});
     let message = STANDARD.encode(python.encrypt(b"context semantics", &stored, 4096));
@@ -180,7 +180,7 @@ async fn the_stored_context_is_returned_and_a_stated_one_must_match_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_format_1_message_opens_only_when_the_commitment_policy_allows_it() {
-    let strict = Harness::start(&[]).await;
+    let strict = Harness::start(&PROJECT, &[]).await;
     let mut python = PythonEsdk::start(&strict.key.arn);
     let out = python.call(json!({"op": "encrypt", "plaintext": STANDARD.encode(b"legacy"), "context": {"t": "1"}, "frame_length": 4096, "suite": "0x0178"}));
     let message = out["message"].as_str().unwrap().to_string();
@@ -201,10 +201,13 @@ async fn a_format_1_message_opens_only_when_the_commitment_policy_allows_it() {
     );
 
     // Under the policy that allows it, pinned to the same key.
-    let allowing = Harness::start(&[(
-        "ENVELOPE_COMMITMENT_POLICY",
-        "REQUIRE_ENCRYPT_ALLOW_DECRYPT",
-    )])
+    let allowing = Harness::start(
+        &PROJECT,
+        &[(
+            "ENVELOPE_COMMITMENT_POLICY",
+            "REQUIRE_ENCRYPT_ALLOW_DECRYPT",
+        )],
+    )
     .await;
     let mut event = event;
     event["keyId"] = json!(strict.key.alias);
@@ -215,7 +218,7 @@ async fn a_format_1_message_opens_only_when_the_commitment_policy_allows_it() {
 /// Offsets of a message's parts, read with the function's own parser (checked against the
 /// layout in src/envelope/format.rs by the unit tests and by the Python ESDK above).
 fn parts(blob: &[u8]) -> Vec<(&'static str, usize)> {
-    let m = kms_lambda::kit::envelope::parse(blob).expect("a valid message");
+    let m = kms_lambda_kit::envelope::parse(blob).expect("a valid message");
     let at = |part: &[u8]| part.as_ptr() as usize - blob.as_ptr() as usize;
     let edk = &m.data_keys[0];
     let header_end = m.header.len();
@@ -253,7 +256,7 @@ fn parts(blob: &[u8]) -> Vec<(&'static str, usize)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_tampered_part_of_a_message_is_invalid_ciphertext_and_never_plaintext() {
-    let h = Harness::start(&[]).await;
+    let h = Harness::start(&PROJECT, &[]).await;
     let secret = b"tamper-evident ".repeat(10_000); // 150,000 bytes: two full frames and a final one
     let context = json!({"doc": "7"});
     let event = json!({"operation": "encrypt", "plaintext": STANDARD.encode(&secret), "encryptionContext": context});
@@ -269,10 +272,7 @@ async fn every_tampered_part_of_a_message_is_invalid_ciphertext_and_never_plaint
             (format!("a bit flipped in the {name}"), b)
         })
         .collect();
-    let header_end = kms_lambda::kit::envelope::parse(&blob)
-        .unwrap()
-        .header
-        .len();
+    let header_end = kms_lambda_kit::envelope::parse(&blob).unwrap().header.len();
     for (name, len) in [
         ("truncated in the header", header_end - 10),
         ("truncated after the header", header_end + 16),

@@ -7,7 +7,7 @@ mod support;
 
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use support::{attempts, Canned, Harness, Outcome};
+use support::{attempts, Canned, Harness, Outcome, PROJECT};
 
 fn encrypt(plaintext: &[u8]) -> Value {
     support::encrypt(plaintext, json!({"scenario": "matrix"}))
@@ -30,7 +30,7 @@ async fn a_wrong_client_clock_costs_at_most_one_retry_and_none_on_the_next_call(
     let offsets_min: [i64; 9] = [-60, -15, -6, -4, 0, 4, 6, 15, 60];
     let runs = offsets_min.iter().map(|&m| async move {
         let offset = (m * 60).to_string();
-        let h = Harness::start(&[("KMS_CLOCK_OFFSET_SECONDS", offset.as_str())]).await;
+        let h = Harness::start(&PROJECT, &[("KMS_CLOCK_OFFSET_SECONDS", offset.as_str())]).await;
         let (first, line1) = encrypt_nth(&h, 1).await;
         let (second, line2) = encrypt_nth(&h, 2).await;
         (m, first, line1, second, line2, h.gate.rejected())
@@ -66,11 +66,14 @@ async fn without_skew_correction_and_the_extra_retry_six_minutes_of_skew_fail_wi
         .into_iter()
         .map(|m| async move {
             let offset = (m * 60).to_string();
-            let h = Harness::start(&[
-                ("KMS_CLOCK_OFFSET_SECONDS", offset.as_str()),
-                ("AWS_DISABLE_CLOCK_SKEW_CORRECTION", "true"),
-                ("KMS_RETRY_EXPIRED_SIGNATURES", "false"),
-            ])
+            let h = Harness::start(
+                &PROJECT,
+                &[
+                    ("KMS_CLOCK_OFFSET_SECONDS", offset.as_str()),
+                    ("AWS_DISABLE_CLOCK_SKEW_CORRECTION", "true"),
+                    ("KMS_RETRY_EXPIRED_SIGNATURES", "false"),
+                ],
+            )
             .await;
             (m, encrypt_nth(&h, 1).await)
         });
@@ -96,7 +99,7 @@ async fn without_skew_correction_and_the_extra_retry_six_minutes_of_skew_fail_wi
 
 #[tokio::test]
 async fn a_request_signed_then_delivered_six_minutes_late_is_re_signed_once() {
-    let h = Harness::start(&[]).await;
+    let h = Harness::start(&PROJECT, &[]).await;
     h.ready().await;
     // The next request arrives 6 minutes after it was signed; the clocks agree again, so the
     // SDK's measured skew is ~0 and its own classifier would not retry.
@@ -111,7 +114,7 @@ async fn a_request_signed_then_delivered_six_minutes_late_is_re_signed_once() {
     );
 
     // Without the template's classifier the same delivery is the reported bug.
-    let bare = Harness::start(&[("KMS_RETRY_EXPIRED_SIGNATURES", "false")]).await;
+    let bare = Harness::start(&PROJECT, &[("KMS_RETRY_EXPIRED_SIGNATURES", "false")]).await;
     bare.ready().await;
     bare.gate.arrive_late(1, Duration::from_secs(6 * 60));
     let (out, line) = encrypt_nth(&bare, 1).await;
@@ -132,8 +135,8 @@ async fn a_request_signed_then_delivered_six_minutes_late_is_re_signed_once() {
 #[tokio::test]
 async fn in_process_a_signature_made_six_minutes_in_the_past_is_retried_with_a_fresh_one() {
     use aws_sdk_kms::primitives::Blob;
-    use kms_lambda::kit::config::Config;
-    use kms_lambda::kit::kms::client::SdkClientBuilder;
+    use kms_lambda_kit::config::Config;
+    use kms_lambda_kit::kms::client::SdkClientBuilder;
     let url = support::kms_url();
     let key = support::create_key(&url).await;
     let gate = support::Gate::start(&url, Some("testing")).await;
@@ -149,7 +152,7 @@ async fn in_process_a_signature_made_six_minutes_in_the_past_is_retried_with_a_f
 
     for operation in ["Encrypt", "DescribeKey", "ReEncrypt"] {
         for (with_classifier, expect_ok) in [(true, true), (false, false)] {
-            let config = Config::from_lookup(kms_lambda::ops::KEYS, |k| match k {
+            let config = Config::from_lookup(function::ops::KEYS, |k| match k {
                 "KMS_KEY_ID" => Some(key.alias.clone()),
                 "KMS_RETRY_EXPIRED_SIGNATURES" => Some(with_classifier.to_string()),
                 _ => None,
@@ -163,7 +166,7 @@ async fn in_process_a_signature_made_six_minutes_in_the_past_is_retried_with_a_f
                     aws_sdk_kms::config::Credentials::new("testing", "testing", None, None, "test"),
                 ))
                 .endpoint_url(gate.url())
-                .retry_config(kms_lambda::kit::kms::skew::retry_config(3))
+                .retry_config(kms_lambda_kit::kms::skew::retry_config(3))
                 .build();
             let conf = SdkClientBuilder::new(&config)
                 .client_config(&sdk)
@@ -291,7 +294,7 @@ fn signal(pid: u32, sig: &str) {
 
 #[tokio::test]
 async fn sigstop_while_the_gate_drops_idle_connections_and_jumps_its_clock_then_sigcont_succeeds() {
-    let h = Harness::start(&[]).await;
+    let h = Harness::start(&PROJECT, &[]).await;
     let (out, _) = encrypt_nth(&h, 1).await;
     out.ok();
     let connections_before = h.gate.connections();
@@ -323,7 +326,7 @@ async fn sigstop_while_the_gate_drops_idle_connections_and_jumps_its_clock_then_
 
 #[tokio::test]
 async fn a_connection_reset_mid_request_is_retried() {
-    let h = Harness::start(&[]).await;
+    let h = Harness::start(&PROJECT, &[]).await;
     encrypt_nth(&h, 1).await.0.ok();
     h.gate.reset_next(1);
     let (out, line) = encrypt_nth(&h, 2).await;
@@ -335,7 +338,7 @@ async fn a_connection_reset_mid_request_is_retried() {
 
 #[tokio::test]
 async fn throttling_and_5xx_bursts_within_the_retry_budget_succeed() {
-    let h = Harness::start(&[("KMS_MAX_ATTEMPTS", "3")]).await;
+    let h = Harness::start(&PROJECT, &[("KMS_MAX_ATTEMPTS", "3")]).await;
     h.gate
         .fail_next([Canned::throttling(), Canned::throttling()]);
     let (out, line) = encrypt_nth(&h, 1).await;
@@ -371,7 +374,7 @@ async fn invoke_against_deadline(h: &Harness, expected: &[&str]) -> Value {
 
 #[tokio::test]
 async fn a_total_outage_is_kms_unavailable_before_the_deadline() {
-    let h = Harness::start(&[]).await;
+    let h = Harness::start(&PROJECT, &[]).await;
     h.ready().await;
     h.gate
         .fail_next(std::iter::repeat_n(Canned::status(503), 10));
@@ -381,7 +384,7 @@ async fn a_total_outage_is_kms_unavailable_before_the_deadline() {
 
 #[tokio::test]
 async fn a_hung_kms_is_deadline_exceeded_before_the_deadline() {
-    let h = Harness::start(&[]).await;
+    let h = Harness::start(&PROJECT, &[]).await;
     h.ready().await;
     h.gate.hang(Some(Duration::from_secs(60)));
     invoke_against_deadline(&h, &["DeadlineExceeded"]).await;
@@ -389,7 +392,7 @@ async fn a_hung_kms_is_deadline_exceeded_before_the_deadline() {
 
 #[tokio::test]
 async fn refused_connections_are_kms_unavailable_before_the_deadline() {
-    let h = Harness::start(&[]).await;
+    let h = Harness::start(&PROJECT, &[]).await;
     h.ready().await;
     h.gate.refuse_connections(true);
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -405,7 +408,7 @@ async fn refused_connections_are_kms_unavailable_before_the_deadline() {
 #[tokio::test]
 async fn proactive_init_then_the_first_event_30_seconds_later_succeeds_with_no_traffic_in_the_gap()
 {
-    let h = Harness::start(&[]).await;
+    let h = Harness::start(&PROJECT, &[]).await;
     h.ready().await;
     tokio::time::sleep(Duration::from_secs(30)).await;
     assert_eq!(h.gate.requests(), 0, "KMS traffic during the gap");
@@ -427,7 +430,11 @@ async fn proactive_init_then_the_first_event_30_seconds_later_succeeds_with_no_t
 
 #[tokio::test]
 async fn snapstart_restore_after_a_clock_jump_succeeds_on_the_first_invoke() {
-    let h = Harness::start(&[("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start")]).await;
+    let h = Harness::start(
+        &PROJECT,
+        &[("AWS_LAMBDA_INITIALIZATION_TYPE", "snap-start")],
+    )
+    .await;
     h.emulator
         .wait_for_snapshot_point(Duration::from_secs(30))
         .await;
@@ -467,7 +474,11 @@ fn rss_kib(pid: u32) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_invocations_at_concurrency_8_no_errors_one_client_build_flat_rss() {
-    let h = Harness::start(&[("AWS_LAMBDA_MAX_CONCURRENCY", "8"), ("RUST_LOG", "warn")]).await;
+    let h = Harness::start(
+        &PROJECT,
+        &[("AWS_LAMBDA_MAX_CONCURRENCY", "8"), ("RUST_LOG", "warn")],
+    )
+    .await;
     h.emulator.wait_for_polls(8, Duration::from_secs(30)).await;
     let run = |from: usize, to: usize| {
         let pending: Vec<_> = (from..to)
@@ -525,7 +536,7 @@ async fn one_after_another<F: std::future::Future>(
 
 /// `YYYYMMDDTHHMMSSZ`
 fn is_amz_date(s: &str) -> bool {
-    kms_lambda::kit::kms::amz_date::parse(s).is_some()
+    kms_lambda_kit::kms::amz_date::parse(s).is_some()
 }
 
 /// Checks KMS's exact message shape: `Signature expired: A is now earlier than B (C - 5 min.)`.
@@ -568,7 +579,7 @@ async fn the_gate_answers_with_kms_exact_messages_and_catches_a_re_dated_request
             _: &RuntimeComponents,
             _: &mut ConfigBag,
         ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-            let later = kms_lambda::kit::kms::amz_date::format(
+            let later = kms_lambda_kit::kms::amz_date::format(
                 std::time::SystemTime::now() + Duration::from_secs(60),
             );
             ctx.request_mut().headers_mut().insert("x-amz-date", later);
@@ -584,8 +595,8 @@ async fn the_gate_answers_with_kms_exact_messages_and_catches_a_re_dated_request
             .config()
             .to_builder()
             .disable_clock_skew_correction(true)
-            .retry_config(kms_lambda::kit::kms::skew::retry_config(1))
-            .time_source(kms_lambda::kit::kms::skew::OffsetClock::new(offset));
+            .retry_config(kms_lambda_kit::kms::skew::retry_config(1))
+            .time_source(kms_lambda_kit::kms::skew::OffsetClock::new(offset));
         if redate {
             b = b.interceptor(ReDate);
         }

@@ -1,17 +1,16 @@
 //! `cargo run --example kms-gate -- (--upstream http://127.0.0.1:4599 | --local)
 //! [--listen 127.0.0.1:4600] [--clock-offset 15m] [--secret testing | --no-verify]`
 //!
-//! Runs the strict SigV4 time gate (see `gate.rs`) in front of a local KMS, so that a client
+//! Runs the strict SigV4 time gate (the kit's `testing::gate`) in front of a local KMS, so that a client
 //! with a wrong clock, or a request signed long before it was sent, fails the way it does
 //! against AWS KMS. With `--local` the gate is the KMS: it answers `Encrypt`, `Decrypt` and
 //! `GenerateDataKey` itself under one AES-256 key (`benches/lambda/local_kms.rs`, what
 //! `make bench` uses so that the function, not moto, is what is measured).
 
-#[path = "../../tests/support/gate.rs"]
-mod gate;
 #[path = "../../benches/lambda/local_kms.rs"]
 mod local_kms;
 
+use kms_lambda_kit::testing::gate;
 use std::sync::Arc;
 use std::time::Duration;
 

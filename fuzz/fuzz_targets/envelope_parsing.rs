@@ -3,7 +3,7 @@
 //! were not sealed under the key.
 #![no_main]
 
-use kms_lambda::kit::envelope::{self, DataKey};
+use kms_lambda_kit::envelope::{self, DataKey};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

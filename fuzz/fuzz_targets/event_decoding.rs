@@ -3,11 +3,11 @@
 //! limits; every message is one line.
 #![no_main]
 
-use kms_lambda::kit::event::{raw, Event};
-use kms_lambda::kit::operation::dispatch;
-use kms_lambda::kit::{ErrorType, Fields, Operation};
-use kms_lambda::ops::encrypt::{Encrypt, Mode, MAX_DIRECT_PLAINTEXT, MAX_ENVELOPE_PLAINTEXT};
-use kms_lambda::ops::OPERATIONS;
+use function::ops::encrypt::{Encrypt, Mode, MAX_DIRECT_PLAINTEXT, MAX_ENVELOPE_PLAINTEXT};
+use function::ops::OPERATIONS;
+use kms_lambda_kit::event::{raw, Event};
+use kms_lambda_kit::operation::dispatch;
+use kms_lambda_kit::{ErrorType, Fields, Operation};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -17,16 +17,15 @@
 
 use super::encrypt::Mode;
 use super::ENCRYPTION;
-use crate::kit::config::CommitmentPolicy;
-use crate::kit::envelope;
-use crate::kit::event::base64::base64_len;
-use crate::kit::event::LAMBDA_PAYLOAD_LIMIT;
-use crate::kit::{
-    non_empty, respond_carrying, Ctx, Error, ErrorType, Fields, Key, Limit, Operation, Payload,
-    Reply, SecretBytes,
-};
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::EncryptionAlgorithmSpec;
+use kms_lambda_kit::config::CommitmentPolicy;
+use kms_lambda_kit::envelope;
+use kms_lambda_kit::event::LAMBDA_PAYLOAD_LIMIT;
+use kms_lambda_kit::{
+    non_empty, respond_carrying, Ctx, Error, ErrorType, Fields, Key, Limit, Operation, Payload,
+    Reply,
+};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
@@ -70,6 +69,7 @@ pub struct DecryptResponse {
 impl Operation for Decrypt {
     const NAME: &'static str = "decrypt";
     const FIELDS: &'static [&'static str] = &["ciphertext", "encryptionContext", "keyId"];
+    const RESPONSE: &'static [&'static str] = &["plaintext", "keyId", "mode", "encryptionContext"];
     const KEY: &'static Key = &ENCRYPTION;
     const IAM_ACTIONS: &'static [&'static str] = &["kms:Decrypt"];
 
@@ -94,7 +94,7 @@ impl Operation for Decrypt {
     }
 
     async fn run(self, cx: &Ctx<'_>) -> Result<Reply, Error> {
-        let key = cx.key_id(self.key_id.as_deref());
+        let key = cx.key_id(self.key_id.as_deref())?;
         if envelope::is_envelope(&self.ciphertext) {
             let message = envelope::parse(&self.ciphertext)?;
             let suite = message.suite;
@@ -120,7 +120,7 @@ impl Operation for Decrypt {
                 mode: Mode::Envelope.as_str(),
                 encryption_context: context,
             };
-            return respond_within_limit(body, plaintext);
+            return respond_carrying(body, ("plaintext", Payload::Secret(plaintext)));
         }
         const OP: &str = "Decrypt";
         let context: BTreeMap<String, String> = self.context.clone().into_iter().collect();
@@ -176,31 +176,14 @@ fn check_stated_context(
     ))
 }
 
-/// The response, unless it would not fit Lambda's 6 MB (a large payload with a large context).
-fn respond_within_limit(body: DecryptResponse, plaintext: SecretBytes) -> Result<Reply, Error> {
-    let context_len = serde_json::to_string(&body.encryption_context).map_or(0, |s| s.len());
-    let len = base64_len(plaintext.len()) + body.key_id.len() + context_len + 100;
-    if len > LAMBDA_PAYLOAD_LIMIT {
-        return Err(Error::new(
-            ErrorType::PayloadTooLarge,
-            format!(
-                "the payload and its encryption context would make a {len}-byte response, over \
-                 Lambda's {LAMBDA_PAYLOAD_LIMIT}"
-            ),
-        ));
-    }
-    respond_carrying(body, ("plaintext", Payload::Secret(plaintext)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kit::event::Event;
-    use crate::kit::handler::tests::{app, call, MemoryBuilder};
-    use crate::kit::handler::App;
     use crate::ops::{KEYS, OPERATIONS};
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
+    use kms_lambda_kit::testing::memory::{self, app, call, MemoryBuilder};
+    use kms_lambda_kit::{App, Event};
     use serde_json::{json, Value};
 
     fn parse(event: Value) -> Result<Decrypt, Error> {
@@ -275,7 +258,7 @@ mod tests {
         )
         .await
         .unwrap();
-        assert_eq!(enc["keyId"], crate::kit::testing::arn("alias/default"));
+        assert_eq!(enc["keyId"], memory::arn("alias/default"));
         let dec = call(&app, json!({"operation":"decrypt","ciphertext":enc["ciphertext"],"encryptionContext":{"t":"1"}}))
             .await
             .unwrap();
@@ -338,7 +321,8 @@ mod tests {
         }
         // KMS decrypted what the envelope carries, and it is no AES-256 key: the message is
         // at fault (a genuine one carries a data key of its suite's length), not KMS.
-        let short = json!({"Plaintext": STANDARD.encode([1u8; 16]), "KeyId": crate::kit::testing::arn("alias/default")});
+        let short =
+            json!({"Plaintext": STANDARD.encode([1u8; 16]), "KeyId": memory::arn("alias/default")});
         kms.answer_next("Decrypt", 200, &short.to_string());
         let e = call(
             &app,

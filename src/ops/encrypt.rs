@@ -8,18 +8,16 @@
 //!
 //! Up to 4,096 bytes go to KMS `Encrypt` itself (`direct`); larger payloads, up to
 //! [`MAX_ENVELOPE_PLAINTEXT`], are sealed in an envelope under a KMS data key (`envelope`): an
-//! AWS Encryption SDK message any ESDK can open (see `envelope`).
+//! AWS Encryption SDK message any ESDK can open (the kit's `envelope`).
 
 use super::ENCRYPTION;
-use crate::kit::envelope;
-use crate::kit::event::base64::base64_len;
-use crate::kit::event::LAMBDA_PAYLOAD_LIMIT;
-use crate::kit::{
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::EncryptionAlgorithmSpec;
+use kms_lambda_kit::envelope;
+use kms_lambda_kit::{
     non_empty, respond_carrying, Ctx, Error, ErrorType, Fields, Key, Limit, Operation, Payload,
     Reply, SecretBytes,
 };
-use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::EncryptionAlgorithmSpec;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -28,9 +26,9 @@ pub const MAX_DIRECT_PLAINTEXT: usize = 4096;
 
 /// Largest plaintext for envelope mode: its envelope (framing, a header with a key ARN of the
 /// largest size and a context of several KiB) as base64, in the encrypt response, still fits
-/// [`LAMBDA_PAYLOAD_LIMIT`](crate::event::LAMBDA_PAYLOAD_LIMIT), and so does the request that
-/// carries it as base64 with room for a context and a key id. A context so large that the
-/// envelope would not fit is refused with `PayloadTooLarge` once the sizes are known.
+/// Lambda's 6 MB, and so does the request that carries it as base64 with room for a context
+/// and a key id. A context so large that the answer would not fit is refused with
+/// `PayloadTooLarge` once the sizes are known (the kit's `respond_carrying`).
 pub const MAX_ENVELOPE_PLAINTEXT: usize = 4_700_000;
 
 const PLAINTEXT: Limit = Limit {
@@ -93,14 +91,10 @@ pub struct EncryptResponse {
     pub mode: &'static str,
 }
 
-/// Size of the encrypt response carrying a ciphertext of `len` bytes.
-pub fn response_len(len: usize, key_id: &str) -> usize {
-    base64_len(len) + key_id.len() + r#"{"ciphertext":"","keyId":"","mode":"envelope"}"#.len()
-}
-
 impl Operation for Encrypt {
     const NAME: &'static str = "encrypt";
     const FIELDS: &'static [&'static str] = &["plaintext", "encryptionContext", "keyId", "mode"];
+    const RESPONSE: &'static [&'static str] = &["ciphertext", "keyId", "mode"];
     const KEY: &'static Key = &ENCRYPTION;
     const IAM_ACTIONS: &'static [&'static str] = &["kms:Encrypt", "kms:GenerateDataKey"];
 
@@ -137,7 +131,7 @@ impl Operation for Encrypt {
     }
 
     async fn run(self, cx: &Ctx<'_>) -> Result<Reply, Error> {
-        let key = cx.key_id(self.key_id.as_deref());
+        let key = cx.key_id(self.key_id.as_deref())?;
         let plaintext_len = self.plaintext.len();
         let (ciphertext, key_id) = match self.mode {
             Mode::Direct => {
@@ -176,17 +170,6 @@ impl Operation for Encrypt {
                 )?;
                 // Memory: a large payload is held once at a time where possible.
                 drop(self.plaintext);
-                let response = response_len(sealed.len(), &data_key.key_id);
-                if response > LAMBDA_PAYLOAD_LIMIT {
-                    return Err(Error::new(
-                        ErrorType::PayloadTooLarge,
-                        format!(
-                            "the envelope of {plaintext_len} bytes would make a {response}-byte \
-                             response, over Lambda's {LAMBDA_PAYLOAD_LIMIT}: send less, or a \
-                             smaller encryptionContext"
-                        ),
-                    ));
-                }
                 (sealed, data_key.key_id)
             }
         };
@@ -203,11 +186,14 @@ impl Operation for Encrypt {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kit::event::Event;
-    use crate::kit::handler::tests::{app, call};
     use crate::ops::{KEYS, OPERATIONS};
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
+    use kms_lambda_kit::envelope::canonical_context;
+    use kms_lambda_kit::event::base64::base64_len;
+    use kms_lambda_kit::event::{Event, LAMBDA_PAYLOAD_LIMIT};
+    use kms_lambda_kit::reply::answer_len;
+    use kms_lambda_kit::testing::memory::{app, call};
     use serde_json::{json, Value};
 
     fn parse(event: Value) -> Result<Encrypt, Error> {
@@ -315,12 +301,13 @@ mod tests {
             .map(|i| (format!("key-{i:02}"), "v".repeat(250)))
             .collect();
         let envelope = envelope::sealed_len(
-            &envelope::canonical_context(&context),
+            &canonical_context(&context),
             &arn,
             &[0u8; 512],
             MAX_ENVELOPE_PLAINTEXT,
         );
-        let response = response_len(envelope, &arn);
+        let body = serde_json::json!({"keyId": arn, "mode": "envelope"});
+        let response = answer_len(&body, "ciphertext", envelope);
         assert!(response <= LAMBDA_PAYLOAD_LIMIT, "{response}");
         let request =
             base64_len(MAX_ENVELOPE_PLAINTEXT) + r#"{"operation":"encrypt","plaintext":""}"#.len();

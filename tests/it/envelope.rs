@@ -6,7 +6,7 @@ use crate::support;
 
 use serde_json::{json, Value};
 use std::time::Duration;
-use support::{b64, Harness, Outcome};
+use support::{b64, Harness, Outcome, PROJECT};
 
 fn encrypt(plaintext: &[u8], mode: Option<&str>) -> Value {
     let mut e = support::encrypt(plaintext, json!({"doc": "42"}));
@@ -29,7 +29,7 @@ async fn call(h: &Harness, event: &Value) -> Outcome {
 
 #[tokio::test]
 async fn every_size_round_trips_and_the_mode_follows_the_size() {
-    let h = Harness::start(&[]).await;
+    let h = Harness::start(&PROJECT, &[]).await;
     let cases: [(usize, Option<&str>, &str); 6] = [
         (0, Some("envelope"), "envelope"),
         (4096, None, "direct"),
@@ -62,7 +62,7 @@ async fn every_size_round_trips_and_the_mode_follows_the_size() {
 
 #[tokio::test]
 async fn an_envelope_from_another_key_is_refused() {
-    let h = Harness::start(&[]).await;
+    let h = Harness::start(&PROJECT, &[]).await;
     let other = support::create_key(&support::kms_url()).await;
     let mut event = encrypt(&[9u8; 5000], None);
     event["keyId"] = json!(other.alias);
@@ -92,12 +92,15 @@ fn count(targets: &[String], op: &str) -> usize {
 #[tokio::test]
 async fn the_data_key_cache_cuts_kms_calls_and_honours_its_message_limit() {
     // No cache: every envelope costs a GenerateDataKey and a Decrypt.
-    let plain = Harness::start(&[]).await;
+    let plain = Harness::start(&PROJECT, &[]).await;
     // Cache: a data key seals at most 3 messages.
-    let cached = Harness::start(&[
-        ("DATA_KEY_CACHE_MAX_AGE_SECONDS", "300"),
-        ("DATA_KEY_CACHE_MAX_MESSAGES", "3"),
-    ])
+    let cached = Harness::start(
+        &PROJECT,
+        &[
+            ("DATA_KEY_CACHE_MAX_AGE_SECONDS", "300"),
+            ("DATA_KEY_CACHE_MAX_MESSAGES", "3"),
+        ],
+    )
     .await;
     for h in [&plain, &cached] {
         for i in 0..6u8 {
@@ -131,11 +134,14 @@ async fn the_data_key_cache_cuts_kms_calls_and_honours_its_message_limit() {
 async fn the_data_key_cache_honours_its_byte_limit() {
     // At most 20,000 plaintext bytes per data key: two 6,000-byte messages share one, the third
     // (18,000 in all) still fits, the fourth would pass the limit and gets a new data key.
-    let h = Harness::start(&[
-        ("DATA_KEY_CACHE_MAX_AGE_SECONDS", "300"),
-        ("DATA_KEY_CACHE_MAX_MESSAGES", "100"),
-        ("DATA_KEY_CACHE_MAX_BYTES", "20000"),
-    ])
+    let h = Harness::start(
+        &PROJECT,
+        &[
+            ("DATA_KEY_CACHE_MAX_AGE_SECONDS", "300"),
+            ("DATA_KEY_CACHE_MAX_MESSAGES", "100"),
+            ("DATA_KEY_CACHE_MAX_BYTES", "20000"),
+        ],
+    )
     .await;
     for i in 0..4u8 {
         call(&h, &encrypt(&[i; 6000], None)).await.ok();

@@ -1,0 +1,292 @@
+//! Envelope encryption for payloads above KMS's 4 KiB `Encrypt` limit, in the **AWS Encryption
+//! SDK message format**, so that any ESDK (Python, Java, JavaScript, .NET, C, the CLI) opens what
+//! this function seals, and this function opens what they seal with a KMS key.
+//!
+//! Sealing writes message format 2 with the committing, unsigned suite
+//! `AES_256_GCM_HKDF_SHA512_COMMIT_KEY` (0x0478): a data key from KMS `GenerateDataKey` (bound
+//! to the encryption context), one encrypted data key with provider id `aws-kms` and the key ARN
+//! as provider information, the message key and a key commitment derived from the data key and
+//! a random 32-byte message id with HKDF-SHA512, the encryption context in the header, the
+//! header authenticated, the payload in frames of [`FRAME_LENGTH`] bytes under AES-256-GCM.
+//!
+//! Opening reads formats 2 and 1, framed or not, with every unsigned suite; format 1 suites
+//! do not commit to their data key, and (as the ESDK's default commitment policy) they are
+//! opened only when the configuration allows it. Signed suites are refused, naming the suite.
+//! The layout is in [`format`](mod@format), the suites and their key derivation in [`suite`], and where a
+//! message's data key comes from — KMS, or the optional data-key cache — in [`datakey`].
+//!
+//! The encryption context is stored in the header in the clear: it is not secret.
+
+pub mod datakey;
+pub mod format;
+pub mod suite;
+
+pub use format::{is_message as is_envelope, parse, EncryptedDataKey, Message};
+
+use crate::error::{Error, ErrorType};
+use crate::secret::SecretBytes;
+use aws_lc_rs::aead::{Aad, Nonce};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use suite::{COMMITTING, IV_LEN, MESSAGE_ID_LEN, TAG_LEN};
+use zeroize::Zeroizing;
+
+/// Frame length of the messages this function writes (any frame length opens). Chosen by
+/// measurement (docs/envelope.md): larger frames cost fewer AES-GCM set-ups and fewer framing
+/// bytes; beyond this there is no measurable gain, and the largest payload's message still fits
+/// Lambda's 6 MB limit as base64.
+pub const FRAME_LENGTH: u32 = 65_536;
+
+/// The key provider id of KMS-encrypted data keys.
+pub const KMS_PROVIDER_ID: &[u8] = b"aws-kms";
+
+/// A plaintext data key. Wiped when dropped; never printed.
+pub struct DataKey(Zeroizing<Vec<u8>>);
+
+impl DataKey {
+    /// Wraps key bytes.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        DataKey(Zeroizing::new(bytes))
+    }
+
+    /// The key bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Clone for DataKey {
+    fn clone(&self) -> Self {
+        DataKey(Zeroizing::new(self.0.to_vec()))
+    }
+}
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DataKey(<redacted>)")
+    }
+}
+
+/// The encryption context as the message header stores it (sorted by key). Also the cache key
+/// of a context.
+pub fn canonical_context(context: &HashMap<String, String>) -> Vec<u8> {
+    let sorted: BTreeMap<&str, &str> = context
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    format::serialize_context(&sorted)
+}
+
+/// Size of the message [`seal`] writes for these parts.
+pub fn sealed_len(
+    context: &[u8],
+    key_arn: &str,
+    encrypted_key: &[u8],
+    plaintext_len: usize,
+) -> usize {
+    format::message_len(
+        context.len(),
+        &[(KMS_PROVIDER_ID.len(), key_arn.len(), encrypted_key.len())],
+        FRAME_LENGTH as usize,
+        plaintext_len,
+    )
+}
+
+/// Seals `plaintext` under a data key from KMS (`encrypted_key`, made by `key_arn`).
+pub fn seal(
+    data_key: &DataKey,
+    key_arn: &str,
+    encrypted_key: &[u8],
+    context: &HashMap<String, String>,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, Error> {
+    seal_framed(
+        data_key,
+        key_arn,
+        encrypted_key,
+        context,
+        plaintext,
+        FRAME_LENGTH,
+    )
+}
+
+/// [`seal`] with another frame length (for the frame-length measurement).
+pub fn seal_framed(
+    data_key: &DataKey,
+    key_arn: &str,
+    encrypted_key: &[u8],
+    context: &HashMap<String, String>,
+    plaintext: &[u8],
+    frame_length: u32,
+) -> Result<Vec<u8>, Error> {
+    let field = u16::MAX as usize;
+    if key_arn.is_empty()
+        || key_arn.len() > field
+        || encrypted_key.is_empty()
+        || encrypted_key.len() > field
+    {
+        return Err(Error::new(
+            ErrorType::KmsInvalidResponse,
+            "KMS returned a key id or an encrypted data key that does not fit the message header",
+        ));
+    }
+    let context = canonical_context(context);
+    if context.len() > field {
+        return Err(Error::invalid_request(
+            "the encryption context does not fit the message header (64 KiB serialized)",
+        ));
+    }
+    let mut message_id = [0u8; MESSAGE_ID_LEN];
+    aws_lc_rs::rand::fill(&mut message_id)
+        .map_err(|_| Error::new(ErrorType::Internal, "the random generator failed"))?;
+    let commitment = COMMITTING.commitment(data_key.bytes(), &message_id)?;
+    let key = COMMITTING.message_key(data_key.bytes(), &message_id)?;
+    let keys = [EncryptedDataKey {
+        provider_id: KMS_PROVIDER_ID,
+        provider_info: key_arn.as_bytes(),
+        ciphertext: encrypted_key,
+    }];
+    let frame = frame_length as usize;
+    let mut out = Vec::with_capacity(format::message_len(
+        context.len(),
+        &[(KMS_PROVIDER_ID.len(), key_arn.len(), encrypted_key.len())],
+        frame,
+        plaintext.len(),
+    ));
+    format::write_header_v2(
+        &mut out,
+        COMMITTING,
+        &message_id,
+        &context,
+        &keys,
+        frame_length,
+        &commitment,
+    );
+    let aes = |e| {
+        Error::new(
+            ErrorType::Internal,
+            format!("AES-GCM encryption failed: {e:?}"),
+        )
+    };
+    let header_tag = key
+        .seal_in_place_separate_tag(nonce([0; IV_LEN]), Aad::from(&out[..]), &mut [])
+        .map_err(aes)?;
+    out.extend_from_slice(header_tag.as_ref());
+
+    // Full frames, then a final frame with the rest — empty when the payload is a whole number
+    // of frames, as the ESDK writes it.
+    let mut chunks = plaintext.chunks_exact(frame);
+    let mut sequence: u32 = 1;
+    for chunk in chunks.by_ref() {
+        out.extend_from_slice(&sequence.to_be_bytes());
+        seal_frame(&key, &mut out, &message_id, sequence, chunk, false).map_err(aes)?;
+        sequence = sequence
+            .checked_add(1)
+            .filter(|&n| n != u32::MAX)
+            .ok_or_else(|| Error::new(ErrorType::PayloadTooLarge, "too many frames"))?;
+    }
+    out.extend_from_slice(&u32::MAX.to_be_bytes()); // the final frame's marker
+    out.extend_from_slice(&sequence.to_be_bytes());
+    seal_frame(
+        &key,
+        &mut out,
+        &message_id,
+        sequence,
+        chunks.remainder(),
+        true,
+    )
+    .map_err(aes)?;
+    Ok(out)
+}
+
+fn nonce(iv: [u8; IV_LEN]) -> Nonce {
+    Nonce::assume_unique_for_key(iv)
+}
+
+/// Appends a frame's IV, (for the final frame) its length, its ciphertext and its tag.
+fn seal_frame(
+    key: &aws_lc_rs::aead::LessSafeKey,
+    out: &mut Vec<u8>,
+    message_id: &[u8],
+    sequence: u32,
+    chunk: &[u8],
+    is_final: bool,
+) -> Result<(), aws_lc_rs::error::Unspecified> {
+    let iv = format::frame_iv(sequence);
+    out.extend_from_slice(&iv);
+    let aad_string = if is_final {
+        out.extend_from_slice(&(chunk.len() as u32).to_be_bytes());
+        format::FINAL_FRAME_AAD
+    } else {
+        format::FRAME_AAD
+    };
+    let start = out.len();
+    out.extend_from_slice(chunk);
+    let aad = format::body_aad(message_id, aad_string, sequence, chunk.len());
+    let tag = key.seal_in_place_separate_tag(nonce(iv), Aad::from(aad), &mut out[start..])?;
+    out.extend_from_slice(tag.as_ref());
+    Ok(())
+}
+
+/// Opens a parsed message with its decrypted data key: the key commitment, the header tag,
+/// then every segment. Any failure is `InvalidCiphertext`, and no plaintext is returned.
+pub fn open(message: &Message<'_>, data_key: &DataKey) -> Result<SecretBytes, Error> {
+    let suite = message.suite;
+    let key = suite.message_key(data_key.bytes(), message.message_id)?;
+    if let Some(stored) = message.commitment {
+        let expected = suite.commitment(data_key.bytes(), message.message_id)?;
+        if aws_lc_rs::constant_time::verify_slices_are_equal(stored, &expected).is_err() {
+            return Err(Error::new(
+                ErrorType::InvalidCiphertext,
+                "the envelope's key commitment does not match its data key: it was altered, or \
+                 made to open differently under different keys",
+            ));
+        }
+    }
+    let mut tag = message.header_tag.to_vec();
+    key.open_in_place(
+        nonce(message.header_iv),
+        Aad::from(message.header),
+        &mut tag,
+    )
+    .map_err(|_| {
+        Error::new(
+            ErrorType::InvalidCiphertext,
+            "the envelope's header failed authentication: it was altered",
+        )
+    })?;
+    let mut out = SecretBytes::zeroed(message.plaintext_len());
+    let mut at = 0;
+    for segment in &message.body {
+        let len = segment.ciphertext.len();
+        let aad = format::body_aad(
+            message.message_id,
+            segment.aad_string,
+            segment.sequence,
+            len,
+        );
+        let iv: [u8; IV_LEN] = segment.iv.try_into().expect("parsed as 12 bytes");
+        debug_assert_eq!(segment.tag.len(), TAG_LEN);
+        key.open_separate_gather(
+            nonce(iv),
+            Aad::from(aad),
+            segment.ciphertext,
+            segment.tag,
+            &mut out[at..at + len],
+        )
+        .map_err(|_| {
+            Error::new(
+                ErrorType::InvalidCiphertext,
+                format!(
+                    "the envelope failed authentication in frame {}: it was altered",
+                    segment.sequence
+                ),
+            )
+        })?;
+        at += len;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

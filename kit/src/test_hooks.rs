@@ -1,0 +1,60 @@
+//! Switches for a function's own tests and benchmarks, compiled only with the kit's `testing`
+//! feature (a dev-dependency: neither `cargo build`, `cargo lambda build`, `cargo lambda watch`
+//! nor `sam build` ever contains them).
+//!
+//! - [`Panic`]: an operation, `{"operation": "panic"}`, that panics, so a test can show that a
+//!   panic fails one invocation as `Internal` and the sandbox keeps serving. [`App::new`]
+//!   (crate::App::new) adds its row to the table it serves ([`with_test_rows`]).
+//! - [`EAGER_CLIENT`]: when that variable is set, [`SdkClientBuilder::prepare`]
+//!   (crate::SdkClientBuilder::prepare) also builds the KMS client, in INIT, so a benchmark can
+//!   price the lazy build against the eager one. It reintroduces exactly what the kit avoids.
+
+use crate::error::Error;
+use crate::event::fields::Fields;
+use crate::key::Key;
+use crate::operation::{Ctx, Entry, Operation};
+use crate::reply::Reply;
+use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+
+/// The variable that makes the client be built in INIT (benchmarks only).
+pub const EAGER_CLIENT: &str = "KMS_LAMBDA_BENCH_EAGER_CLIENT";
+
+/// `{"operation": "panic"}`: panics when run.
+#[derive(Debug)]
+pub struct Panic;
+
+/// The kind of key of [`Panic`], which calls no KMS: not a row of `keys!`, never read.
+static NO_KEY: Key = Key {
+    name: "NO_KEY",
+    variable: "",
+    spec: KeySpec::SymmetricDefault,
+    usage: KeyUsageType::EncryptDecrypt,
+    purpose: "",
+};
+
+impl Operation for Panic {
+    const NAME: &'static str = "panic";
+    const FIELDS: &'static [&'static str] = &[];
+    const RESPONSE: &'static [&'static str] = &[];
+    const KEY: &'static Key = &NO_KEY;
+    const IAM_ACTIONS: &'static [&'static str] = &[];
+
+    fn parse(_: &Fields<'_>) -> Result<Self, Error> {
+        Ok(Panic)
+    }
+
+    async fn run(self, _: &Ctx<'_>) -> Result<Reply, Error> {
+        panic!("forced panic (test hook)")
+    }
+}
+
+/// `table` and the rows of the test hooks.
+pub fn with_test_rows(table: &'static [Entry]) -> &'static [Entry] {
+    if table.iter().any(|e| e.name == Panic::NAME) {
+        return table;
+    }
+    let mut rows = table.to_vec();
+    rows.push(Entry::test_only::<Panic>());
+    // Once per app, in INIT: the table lives as long as the process.
+    Box::leak(rows.into_boxed_slice())
+}

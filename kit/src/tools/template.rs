@@ -1,0 +1,217 @@
+//! The parts of `template.yaml` that follow from the two tables: for each row of `keys!` a key
+//! of its spec and usage with its alias, its two outputs, the variable of its default key, and a
+//! role statement granting on exactly that key the IAM actions of the operations of that kind.
+//! Each part sits between `# make template: begin <name>` and `# make template: end <name>`
+//! lines; the rest of the file is the function's own.
+//!
+//! `cargo xtask template` ([`write`](fn@write)) rewrites the parts; `--check` ([`check`]) only says
+//! whether they are what the tables give, and where they differ, so that a rehearsal or a
+//! deploy never changes what `make test` checked.
+
+use crate::key::Key;
+use crate::operation::Entry;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// The template resource of a kind of key.
+pub fn resource(key: &Key) -> String {
+    format!("{}Key", key.pascal())
+}
+
+/// The IAM actions each kind of key is granted: the union over its operations.
+pub fn actions_by_key(
+    keys: &[&'static Key],
+    operations: &[Entry],
+) -> BTreeMap<&'static str, BTreeSet<&'static str>> {
+    let mut by_key: BTreeMap<&str, BTreeSet<&str>> =
+        keys.iter().map(|k| (k.name, BTreeSet::new())).collect();
+    for row in operations.iter().filter(|r| !r.test_only) {
+        by_key
+            .entry(row.key.name)
+            .or_default()
+            .extend(row.iam_actions.iter().copied());
+    }
+    by_key
+}
+
+/// One line of text from a row's doc comment.
+fn purpose(key: &Key) -> String {
+    key.purpose.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Each region's lines, indented relative to its markers.
+fn regions(table: &[&'static Key], operations: &[Entry]) -> Vec<(&'static str, Vec<String>)> {
+    let actions = actions_by_key(table, operations);
+    let mut keys = Vec::new();
+    let mut variables = Vec::new();
+    let mut statements = vec![
+        "- Version: \"2012-10-17\"".to_string(),
+        "  Statement:".to_string(),
+    ];
+    let mut outputs = Vec::new();
+    for (i, key) in table.iter().enumerate() {
+        let (r, p) = (resource(key), key.pascal());
+        if i > 0 {
+            keys.push(String::new());
+        }
+        keys.extend([
+            format!("{r}:"),
+            "  Type: AWS::KMS::Key".into(),
+            "  DeletionPolicy: Retain".into(),
+            "  UpdateReplacePolicy: Retain".into(),
+            "  Properties:".into(),
+            format!(
+                "    Description: !Sub \"${{AWS::StackName}}, the {} key: {}\"",
+                key.name,
+                purpose(key).replace('"', "'")
+            ),
+            format!("    KeySpec: {}", key.spec.as_str()),
+            format!("    KeyUsage: {}", key.usage.as_str()),
+        ]);
+        if key.rotates() {
+            keys.push("    EnableKeyRotation: true".into());
+        }
+        keys.extend(
+            [
+                "    KeyPolicy:",
+                "      Version: \"2012-10-17\"",
+                "      Statement:",
+                "        # The account administers the key through IAM: the default key policy",
+                "        # statement, which lets the function role's IAM policy take effect.",
+                "        - Sid: EnableIamPoliciesForTheAccount",
+                "          Effect: Allow",
+                "          Principal:",
+                "            AWS: !Sub \"arn:${AWS::Partition}:iam::${AWS::AccountId}:root\"",
+                "          Action: \"kms:*\"",
+                "          Resource: \"*\"",
+                "",
+            ]
+            .map(String::from),
+        );
+        keys.extend([
+            format!("{r}Alias:"),
+            "  Type: AWS::KMS::Alias".into(),
+            "  Properties:".into(),
+            format!(
+                "    AliasName: !Sub \"alias/${{AWS::StackName}}-{}\"",
+                key.kebab()
+            ),
+            format!("    TargetKeyId: !Ref {r}"),
+        ]);
+        variables.push(format!("{}: !GetAtt {r}.Arn", key.variable));
+        let granted = &actions[key.name];
+        if !granted.is_empty() {
+            statements.extend([
+                format!("    - Sid: Use{r}"),
+                "      Effect: Allow".into(),
+                "      Action:".into(),
+            ]);
+            statements.extend(granted.iter().map(|a| format!("        - {a}")));
+            statements.push(format!("      Resource: !GetAtt {r}.Arn"));
+        }
+        outputs.extend([
+            format!("{p}KeyArn:"),
+            format!(
+                "  Description: The {} key ({}), {} for {}.",
+                key.name,
+                key.variable,
+                key.spec.as_str(),
+                key.usage.as_str()
+            ),
+            format!("  Value: !GetAtt {r}.Arn"),
+            format!("{p}KeyAlias:"),
+            format!("  Description: The {} key's alias.", key.name),
+            format!("  Value: !Ref {r}Alias"),
+        ]);
+    }
+    vec![
+        ("keys", keys),
+        ("key variables", variables),
+        ("least privilege", statements),
+        ("key outputs", outputs),
+    ]
+}
+
+const BEGIN: &str = "# make template: begin ";
+const END: &str = "# make template: end ";
+
+/// `text` (a `template.yaml`) with each region between its markers written from the tables;
+/// `Err` names a missing marker.
+pub fn render(text: &str, keys: &[&'static Key], operations: &[Entry]) -> Result<String, String> {
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    for (name, body) in regions(keys, operations) {
+        let begin = lines
+            .iter()
+            .position(|l| l.trim() == format!("{BEGIN}{name}").trim())
+            .ok_or(format!("template.yaml has no line `{BEGIN}{name}`"))?;
+        let end = lines[begin..]
+            .iter()
+            .position(|l| l.trim() == format!("{END}{name}").trim())
+            .map(|i| begin + i)
+            .ok_or(format!(
+                "template.yaml has no line `{END}{name}` after its begin"
+            ))?;
+        let indent: String = lines[begin].chars().take_while(|c| *c == ' ').collect();
+        let body = body.iter().map(|l| {
+            if l.is_empty() {
+                String::new()
+            } else {
+                format!("{indent}{l}")
+            }
+        });
+        lines.splice(begin + 1..end, body);
+    }
+    Ok(lines.join("\n") + "\n")
+}
+
+/// Writes the parts of the `template.yaml` at `path` from the tables; whether anything changed.
+/// `Err` says why nothing was written: inconsistent tables, a missing marker, I/O.
+pub fn write(path: &Path, keys: &[&'static Key], operations: &[Entry]) -> Result<bool, String> {
+    let (text, written) = rendered(path, keys, operations)?;
+    if written == text {
+        return Ok(false);
+    }
+    std::fs::write(path, written).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(true)
+}
+
+/// Checks that the parts of the `template.yaml` at `path` are what the tables give; `Err` names
+/// the first line that differs.
+pub fn check(path: &Path, keys: &[&'static Key], operations: &[Entry]) -> Result<(), String> {
+    let (text, written) = rendered(path, keys, operations)?;
+    match written
+        .lines()
+        .zip(text.lines())
+        .enumerate()
+        .find(|(_, (w, h))| w != h)
+    {
+        Some((i, (want, have))) => Err(format!(
+            "{}:{} differs from what the tables give: run `make template`\n  has:    {have}\n  \
+             tables: {want}",
+            path.display(),
+            i + 1
+        )),
+        None if written != text => Err(format!(
+            "{}: its length differs from what the tables give: run `make template`",
+            path.display()
+        )),
+        None => Ok(()),
+    }
+}
+
+fn rendered(
+    path: &Path,
+    keys: &[&'static Key],
+    operations: &[Entry],
+) -> Result<(String, String), String> {
+    let problems = super::tables::problems(keys, operations);
+    if !problems.is_empty() {
+        return Err(format!(
+            "the tables in src/ops/mod.rs are inconsistent:\n  {}",
+            problems.join("\n  ")
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let written = render(&text, keys, operations)?;
+    Ok((text, written))
+}

@@ -1,5 +1,5 @@
-# The benchmark harness, included by the Makefile: in this template, and in a copy made with
-# `make scaffold … BENCH=1`. Never part of `make test` (which runs each benchmark once, quickly,
+# The benchmark harness, included by the Makefile: this template's lab (a copy made with
+# `cargo lambda new` has none of it). Never part of `make test` (which runs each benchmark once, quickly,
 # as a smoke test); results go to bench/results/, figures with their conditions to
 # docs/benchmarks.md.
 
@@ -17,5 +17,5 @@ bench: venv
 	cargo lambda build --release --arm64 --bin kms-lambda
 	$(VENV)/bin/python scripts/artifact-size.py target/lambda/kms-lambda/bootstrap bench/results/artifact.json
 	cargo bench --bench envelope
-	cargo bench $(FEATURES) --bench lambda
+	cargo bench --bench lambda
 

@@ -2,7 +2,7 @@
 # `cargo lambda new` leaves behind (.gitattributes marks it export-ignore; the benchmarks are
 # bench.mk).
 
-LAB_TESTS := copy-check
+LAB_TESTS := copy-check kit-docs
 LAB_RUST_LINT := lab-lint
 LAB_REQUIREMENTS := tools/requirements-lab.txt
 LAB_HELP := , the copy check
@@ -11,7 +11,7 @@ LAB_TARGETS += \
   "make kit-manifest  after changing the kit: kit/MANIFEST lists its files as they ship" \
   "make fuzz          fuzz event decoding and envelope parsing (FUZZ_SECONDS each, default 600)"
 
-.PHONY: copy template-zip copy-check copy-deploy-check kit-manifest lab-lint fuzz
+.PHONY: copy template-zip copy-check copy-deploy-check kit-manifest kit-docs lab-lint fuzz
 
 # What `cargo lambda new` copies: this tree as git sees it (tracked files and new ones not
 # ignored, edits included), less what .gitattributes marks export-ignore — as the zip of a
@@ -53,6 +53,14 @@ kit-manifest:
 	files=$$(cd kit && git ls-files --cached --others --exclude-standard | grep -vx MANIFEST | LC_ALL=C sort); \
 	  (cd kit && xargs -d '\n' sha256sum <<< "$$files") > kit/MANIFEST
 	@echo "kit-manifest: kit/MANIFEST lists $$(wc -l < kit/MANIFEST) files of kms-lambda-kit $$(sed -n 's/^version = "\(.*\)"/\1/p' kit/Cargo.toml)"
+
+# The kit as a crate to publish: its documentation builds without a warning, with and without
+# its features; its examples compile and run; it packages (the files a registry would get).
+kit-docs: test-build
+	RUSTDOCFLAGS="-D warnings" cargo doc --locked -p kms-lambda-kit --no-deps
+	RUSTDOCFLAGS="-D warnings" cargo doc --locked -p kms-lambda-kit --no-deps --all-features
+	cargo test --locked -p kms-lambda-kit --doc --all-features
+	cargo package --locked -p kms-lambda-kit --no-verify --allow-dirty --quiet
 
 # The lab's part of the Rust lint: every .rs file git knows is one `cargo fmt` formats (a
 # module reached by no `mod` line is one no target compiles and no test runs), and the fuzz

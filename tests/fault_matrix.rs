@@ -1,7 +1,7 @@
 //! The fault matrix: every way a real Lambda breaks a KMS signature, run through the real
 //! binary, behind the strict SigV4 time gate (`examples/kms-gate`), against moto. Each scenario
-//! asserts the outcome, the attempts used, and reads the EMF line. The README's table "How this
-//! template defeats Signature expired" names these tests.
+//! asserts the outcome, the attempts used, and reads the EMF line. The table of
+//! docs/signature-expired.md names these tests.
 
 mod support;
 

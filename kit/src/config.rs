@@ -12,7 +12,7 @@ use crate::memory::MemoryPlan;
 use std::fmt;
 use std::time::Duration;
 
-/// The function's settings. See the README's "Configuration" table.
+/// The function's settings. See the "Configuration" table of the kit's README.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// The default key of each kind in the key table (`KMS_KEY_ID`, …): the key an operation of

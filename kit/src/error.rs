@@ -1,7 +1,7 @@
 //! The function's error type and the one place where SDK errors are mapped to it.
 //!
 //! Callers (and alarms) branch on `errorType`, so the set of types is small, stable and
-//! documented in the README; the message is for a person and says what to do. Messages never
+//! documented in the kit's README; the message is for a person and says what to do. Messages never
 //! carry payload content: they name the key, the field, the KMS error code, never a value
 //! from the event.
 
@@ -12,7 +12,7 @@ use lambda_runtime::Diagnostic;
 use std::fmt;
 
 /// Defines [`ErrorType`] and its list [`ErrorType::ALL`] from one list of variants, so the
-/// list a test checks against the README can never miss a variant.
+/// list a test checks against the kit's README can never miss a variant.
 macro_rules! error_types {
     ($($(#[doc = $doc:literal])+ $name:ident,)+) => {
         /// The stable `errorType` values. Renaming one is a breaking change for every caller.
@@ -128,7 +128,7 @@ impl From<Error> for Diagnostic {
 
 /// Which KMS call failed and on which key, for the message.
 #[derive(Clone, Copy, Debug)]
-pub struct KmsCall<'a> {
+pub(crate) struct KmsCall<'a> {
     /// The API name, e.g. `Encrypt`.
     pub operation: &'static str,
     /// The key id, ARN or alias the call named.
@@ -140,7 +140,7 @@ pub struct KmsCall<'a> {
 }
 
 /// Maps any KMS SDK error to the taxonomy. This is the only place that looks at SDK errors.
-pub fn from_sdk<E>(err: SdkError<E, HttpResponse>, call: KmsCall<'_>) -> Error
+pub(crate) fn from_sdk<E>(err: SdkError<E, HttpResponse>, call: KmsCall<'_>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -214,7 +214,7 @@ fn unreadable_code(is_403: bool) -> &'static str {
 }
 
 /// The call did not finish within the time left in the invocation.
-pub fn deadline_exceeded(call: KmsCall<'_>) -> Error {
+pub(crate) fn deadline_exceeded(call: KmsCall<'_>) -> Error {
     Error::new(
         ErrorType::DeadlineExceeded,
         format!(
@@ -225,8 +225,8 @@ pub fn deadline_exceeded(call: KmsCall<'_>) -> Error {
     )
 }
 
-/// Maps a KMS (or AWS-wide) error code. Public for unit tests of the table.
-pub fn from_service_code(code: &str, detail: &str, call: KmsCall<'_>) -> Error {
+/// Maps a KMS (or AWS-wide) error code.
+pub(crate) fn from_service_code(code: &str, detail: &str, call: KmsCall<'_>) -> Error {
     use ErrorType::*;
     let KmsCall {
         operation,

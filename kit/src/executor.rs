@@ -5,7 +5,7 @@
 //!   KMS connection's I/O all run on the main thread, so no invocation pays for handing work to
 //!   a worker thread and waking it. On a multi-thread runtime that hand-off (futex wake-ups,
 //!   context switches, work stealing) was the largest single cost of a warm invocation that
-//!   this code could remove (the template's docs/benchmarks.md, "Managed Instances").
+//!   this code could remove (kms-lambda's docs/benchmarks.md, "Managed Instances").
 //! - Several invocations at once on several CPUs (Lambda Managed Instances): a
 //!   **multi-thread** runtime, one worker per CPU the process may use.
 //!

@@ -21,7 +21,7 @@
 //!    larger than `MAX_EVENT_BYTES` answers `PayloadTooLarge` unread. Small events, the common
 //!    case, never touch the semaphore: their slot's share covers them.
 //!
-//! The constants round up the envelope's measured peak memory (the template's docs/benchmarks.md,
+//! The constants round up the envelope's measured peak memory (kms-lambda's docs/benchmarks.md,
 //! "Memory under concurrency", has the figures and their conditions).
 
 use crate::error::ErrorType;

@@ -2,9 +2,9 @@
 //!
 //! A decrypted payload should not linger in freed memory. `zeroize::Zeroizing` does that with a
 //! volatile write per byte, which at megabyte sizes costs a sizeable part of a whole envelope
-//! decrypt (measured in docs/envelope.md, "Throughput"). glibc's `explicit_bzero` is a `memset`
-//! the compiler is not allowed to remove, an order of magnitude faster. Other C libraries get
-//! `zeroize`.
+//! decrypt (measured in kms-lambda's docs/envelope.md, "Throughput"). glibc's `explicit_bzero`
+//! is a `memset` the compiler is not allowed to remove, an order of magnitude faster. Other C
+//! libraries get `zeroize`.
 
 use std::ops::{Deref, DerefMut};
 

@@ -12,8 +12,8 @@
 //! Opening reads formats 2 and 1, framed or not, with every unsigned suite; format 1 suites
 //! do not commit to their data key, and (as the ESDK's default commitment policy) they are
 //! opened only when the configuration allows it. Signed suites are refused, naming the suite.
-//! The layout is in [`format`](mod@format), the suites and their key derivation in [`suite`], and where a
-//! message's data key comes from — KMS, or the optional data-key cache — in [`datakey`].
+//! The layout is in [`format`](mod@format), the suites and their key derivation in [`suite`], and
+//! where a message's data key comes from — KMS, or the optional data-key cache — in [`datakey`].
 //!
 //! The encryption context is stored in the header in the clear: it is not secret.
 
@@ -32,9 +32,9 @@ use suite::{COMMITTING, IV_LEN, MESSAGE_ID_LEN, TAG_LEN};
 use zeroize::Zeroizing;
 
 /// Frame length of the messages this function writes (any frame length opens). Chosen by
-/// measurement (docs/envelope.md): larger frames cost fewer AES-GCM set-ups and fewer framing
-/// bytes; beyond this there is no measurable gain, and the largest payload's message still fits
-/// Lambda's 6 MB limit as base64.
+/// measurement (kms-lambda's docs/envelope.md): larger frames cost fewer AES-GCM set-ups and fewer
+/// framing bytes; beyond this there is no measurable gain, and the largest payload's message still
+/// fits Lambda's 6 MB limit as base64.
 pub const FRAME_LENGTH: u32 = 65_536;
 
 /// The key provider id of KMS-encrypted data keys.

@@ -4,7 +4,7 @@
 //! Base64 is most of an envelope's cost — AES-GCM runs several times faster — so both
 //! directions use `base64-simd` (the SDK's own base64, already in the tree), which picks AVX2,
 //! SSE4.1 or NEON at run time; the `base64` crate stays the reference for strictness, and says
-//! where invalid input went wrong (docs/envelope.md).
+//! where invalid input went wrong (kms-lambda's docs/envelope.md).
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -24,10 +24,10 @@ pub const fn base64_len(bytes: usize) -> usize {
 ///
 /// Serialized, it is produced piece by piece through the serializer's `collect_str`:
 /// `serde_json` writes each piece straight into the response buffer, so a payload of several MB
-/// never exists as a base64 `String` of its own (docs/envelope.md, "Memory"). At 1 MiB, through
-/// the event and response JSON, it is also twice as fast as encoding in one go and copying:
-/// the response buffer then grows in steps instead of being resized from exactly full
-/// (docs/envelope.md, "Throughput").
+/// never exists as a base64 `String` of its own (kms-lambda's docs/envelope.md, "Memory"). At
+/// 1 MiB, through the event and response JSON, it is also twice as fast as encoding in one go and
+/// copying: the response buffer then grows in steps instead of being resized from exactly full
+/// (kms-lambda's docs/envelope.md, "Throughput").
 pub struct Base64<'a>(pub &'a [u8]);
 
 impl fmt::Display for Base64<'_> {

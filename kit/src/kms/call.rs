@@ -34,7 +34,7 @@ impl Kms {
     /// A handle on `client` whose calls must finish within `timeout` (time left in the
     /// invocation minus the margin), report to `recorder`, and are made for an operation that
     /// uses keys of `kind`.
-    pub fn new(
+    pub(crate) fn new(
         client: Arc<aws_sdk_kms::Client>,
         timeout: Duration,
         recorder: Arc<Recorder>,

@@ -34,7 +34,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(3100);
 ///   roots and TLS configuration are the costliest part of a first request. None of it signs or
 ///   sends anything, holds a connection or a clock reading, or draws a random number: there is
 ///   nothing a freeze or a snapshot could catch half-done. INIT runs with more CPU than an
-///   invocation of a small function, so the work is cheaper there (docs/benchmarks.md).
+///   invocation of a small function, so the work is cheaper there (kms-lambda's
+///   docs/benchmarks.md).
 /// - [`build`](BuildClient::build) runs on the first invocation: the client itself, the only
 ///   part that signs and sends.
 #[derive(Debug)]

@@ -210,7 +210,8 @@ pub struct EmfContext<'a> {
 ///
 /// Written straight into one buffer (strings escaped by `serde_json`) rather than built as a
 /// `serde_json::Value` tree and serialised: the line is written on every invocation, and the
-/// tree of maps showed in a warm invocation's profile (docs/benchmarks.md, "Managed Instances").
+/// tree of maps showed in a warm invocation's profile (kms-lambda's docs/benchmarks.md, "Managed
+/// Instances").
 pub fn emf_line(m: &Measurements, ctx: EmfContext<'_>) -> String {
     let ms = |d: Duration| Number::Millis(d.as_secs_f64() * 1000.0);
     let metrics = [

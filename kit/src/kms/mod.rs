@@ -8,12 +8,12 @@
 //! - [`call`]: [`Kms`](call::Kms), one invocation's handle through which every call is sent;
 //! - [`skew`]: the clock-skew-aware retry policy (offset clock, expired-signature retries,
 //!   deadline arithmetic);
-//! - [`metrics`]: init-to-send latency and signature age from SDK interceptors, as one EMF line;
+//! - `metrics`: init-to-send latency and signature age from SDK interceptors, as one EMF line;
 //! - [`amz_date`]: the SigV4 timestamp format, read back from signed requests.
 
 pub mod amz_date;
 pub mod call;
 pub mod client;
 pub mod lazy;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod skew;

@@ -214,9 +214,12 @@ async fn run(full: bool) {
         println!("(Node.js peer skipped: run `npm ci --prefix bench/node`, as `make bench` does)");
     }
 
-    // KMS_LAMBDA_BENCH_ONLY=memory: the round trip's peak memory alone.
+    // KMS_LAMBDA_BENCH_ONLY=memory: the round trip's peak memory alone, and the largest
+    // crafted envelope's (frame length 1).
     if std::env::var("KMS_LAMBDA_BENCH_ONLY").is_ok_and(|v| v == "memory") {
-        let rows = round_trip_memory(&base_env, if full { 5 } else { 1 }).await;
+        let reps = if full { 5 } else { 1 };
+        let mut rows = round_trip_memory(&base_env, reps).await;
+        rows.extend(crafted_envelope_memory(&base_env, &url, &key.key_id, reps).await);
         for r in rows {
             println!("{}: {}", r.name, r.value.unwrap_or_default());
         }
@@ -263,7 +266,10 @@ async fn run(full: bool) {
     // Lambda Managed Instances: concurrent invocations on one vCPU, beside the Node.js peer,
     // against a KMS of the bench's own (KMS_LAMBDA_BENCH_ONLY=managed runs this alone).
     let only_section = std::env::var("KMS_LAMBDA_BENCH_ONLY").ok();
-    if only_section.as_deref().is_none_or(|v| v == "managed") {
+    if only_section
+        .as_deref()
+        .is_none_or(|v| v == "managed" || v == "mixed")
+    {
         let local_key = |peer: &conditions::Peer| conditions::Peer {
             name: peer.name,
             program: peer.program.clone(),
@@ -310,6 +316,20 @@ async fn run(full: bool) {
         } else {
             (1, 10, 2, vec![1, 8])
         };
+        // KMS_LAMBDA_BENCH_ONLY=mixed: small encrypts beside large envelopes, alone.
+        if only_section.as_deref() == Some("mixed") {
+            let kms = managed::Kms::start().await;
+            let (reps, n) = if full { (3, 800) } else { (1, 20) };
+            let mut md = managed::mixed_header(reps, n);
+            for p in peers.iter().filter(|p| p.name != "Node.js") {
+                md.push_str(&managed::mixed(&kms, p, 8, n, reps).await);
+            }
+            println!("\n{md}");
+            if full {
+                write_results("mixed", &md, &[]);
+            }
+            return;
+        }
         let (mut md, json) = managed::run(&peers, reps, window, warmup, &concurrency).await;
         // Memory under concurrency: 64 slots of 1 MiB envelope round trips in one process.
         let (c, n, mb) = if full {
@@ -627,8 +647,9 @@ async fn run(full: bool) {
     ));
     drop(f);
 
-    // 6. The largest round trip's peak memory.
+    // 6. The largest round trip's peak memory, and the largest crafted envelope's.
     rows.extend(round_trip_memory(&base_env, reps.min(5)).await);
+    rows.extend(crafted_envelope_memory(&base_env, &url, &key.key_id, reps.min(5)).await);
 
     // 7. Artefact size (written by `make bench` after `cargo lambda build --release --arm64`).
     if let Ok(text) = std::fs::read_to_string(root.join("bench/results/artifact.json")) {
@@ -707,6 +728,73 @@ fn write_results(name: &str, md: &str, json: &[Value]) {
 /// encrypts the largest payload (4.7 MB, a 6.27 MB event) and decrypts the result. The peak is
 /// the process's `VmHWM`, against the encrypt event's size; the growth is that peak less the
 /// peak before the large events.
+/// The largest envelope decrypt takes, crafted with a frame length of 1 (a frame per byte:
+/// ~140,000 frames): the peak memory of decrypting it, beside what the memory bound reserves for
+/// an event of its size (its slot holds the event; `WORKING_FACTOR` times it is reserved).
+async fn crafted_envelope_memory(
+    base_env: &[(&'static str, String)],
+    url: &str,
+    key_id: &str,
+    reps: usize,
+) -> Vec<Row> {
+    use kms_lambda_kit::envelope::{self, DataKey};
+    let generated = support::admin_client(url)
+        .generate_data_key()
+        .key_id(key_id)
+        .key_spec(kms_lambda_kit::aws_sdk_kms::types::DataKeySpec::Aes256)
+        .send()
+        .await
+        .unwrap();
+    let data_key = DataKey::new(generated.plaintext.unwrap().into_inner());
+    let edk = generated.ciphertext_blob.unwrap().into_inner();
+    let arn = generated.key_id.unwrap();
+    // Frames of 33 bytes (4 + 12 + 1 + 16): as many as the largest ciphertext decrypt takes.
+    let room = function::ops::decrypt::MAX_ENVELOPE_CIPHERTEXT - 1024;
+    let plaintext = vec![0x42u8; room / 33];
+    let sealed =
+        envelope::seal_framed(&data_key, &arn, &edk, &Default::default(), &plaintext, 1).unwrap();
+    let frames = envelope::parse(&sealed).unwrap().segment_count();
+    let event = json!({"operation": "decrypt", "ciphertext": b64(&sealed)});
+    let body = serde_json::to_vec(&event).unwrap();
+    let event_mb = body.len() as f64 / 1e6;
+    let reserved_mb = (1 + kms_lambda_kit::memory::WORKING_FACTOR) as f64 * event_mb;
+    let (mut peaks, mut growths) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let emu = Emulator::start().await;
+        let f = Function::spawn_command(&emu, &function_binary(), &[], base_env);
+        emu.wait_for_polls(1, Duration::from_secs(60)).await;
+        invoke_ms(&emu, &encrypt_event()).await;
+        let before = rss_kib(f.pid(), "VmHWM:") * 1024.0 / 1e6;
+        let opened = emu
+            .invoke_raw(body.clone(), Duration::from_secs(60))
+            .await
+            .ok();
+        assert!(opened["plaintext"] == json!(b64(&plaintext)), "opened");
+        let peak = rss_kib(f.pid(), "VmHWM:") * 1024.0 / 1e6;
+        peaks.push(peak);
+        growths.push(peak - before);
+    }
+    let (peak, growth) = (stats(peaks), stats(growths));
+    vec![fact(
+        &format!(
+            "Peak RSS decrypting the largest crafted envelope ({} bytes, frame length 1, \
+                 {frames} frames; event {event_mb:.2} MB)",
+            sealed.len()
+        ),
+        format!(
+            "{:.1} MB (min {:.1}, max {:.1} MB); growth over the warm peak {:.1} MB = \
+                 {:.2}× the event",
+            peak.median,
+            peak.min,
+            peak.max,
+            growth.median,
+            growth.median / event_mb
+        ),
+        &format!("growth ≤ the {reserved_mb:.1} MB the memory bound holds for it"),
+        Some(growth.max <= reserved_mb),
+    )]
+}
+
 async fn round_trip_memory(base_env: &[(&'static str, String)], reps: usize) -> Vec<Row> {
     let payload: Vec<u8> = (0..function::ops::encrypt::MAX_ENVELOPE_PLAINTEXT)
         .map(|i| (i * 7 % 251) as u8)

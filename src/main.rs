@@ -4,8 +4,7 @@
 //! sandbox.
 
 use function::ops::{KEYS, OPERATIONS};
-use kms_lambda_kit::{executor, logging};
-use kms_lambda_kit::{App, Config, Event, MemoryBudget, RawEventGuard, SdkClientBuilder};
+use kms_lambda_kit::{executor, logging, App, Config, Event, SdkClientBuilder};
 use lambda_runtime::{service_fn, LambdaEvent, Runtime};
 use std::process::ExitCode;
 
@@ -47,10 +46,6 @@ async fn serve(config: Config) -> ExitCode {
         eprintln!("{NAME}: {err}");
         return ExitCode::FAILURE;
     }
-    // Layers wrap outwards (see the runtime below): the memory budget sees each raw event
-    // first and refuses one that is too large unread; the guard then answers a non-JSON event
-    // with a typed error.
-    let budget = MemoryBudget::new(&config.memory, config.deadline_margin);
     let app = App::new(OPERATIONS, config, builder);
     let for_handler = app.clone();
     let handler = service_fn(move |event: LambdaEvent<Event>| {
@@ -64,9 +59,12 @@ async fn serve(config: Config) -> ExitCode {
     // the snapshot. Elsewhere the hook is never called.
     // No per-invocation tracing span: the handler's own log lines carry the request id, and a
     // span on every invocation cost more CPU than it told.
+    // Layers wrap outwards: the memory budget sees each raw event first and refuses one that
+    // is too large unread; the guard then refuses one that is not JSON. The app answers each
+    // refusal with its typed error and EMF line.
     let runtime = Runtime::new(handler)
-        .layer(RawEventGuard)
-        .layer(budget)
+        .layer(app.raw_event_guard())
+        .layer(app.memory_budget())
         .register_snapstart_resource(app);
     match runtime.run_concurrent().await {
         Ok(()) => ExitCode::SUCCESS,

@@ -223,8 +223,8 @@ fn parts(blob: &[u8]) -> Vec<(&'static str, usize)> {
     let edk = &m.data_keys[0];
     let header_end = m.header.len();
     let context_at = 1 + 2 + 32 + 2;
-    let first = &m.body[0];
-    let last = m.body.last().unwrap();
+    let first = m.segments().next().unwrap();
+    let last = m.segments().last().unwrap();
     vec![
         ("version", 0),
         ("suite id", 2),

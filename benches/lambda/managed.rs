@@ -477,3 +477,96 @@ pub async fn round_trips(
         errors,
     }
 }
+
+/// Small encrypts beside large envelopes, on one vCPU at concurrency `c`: the p99 of 100-byte
+/// encrypts while one slot keeps decrypting a 1 MiB envelope, against their p99 alone (all `c`
+/// slots small), in the same process. Whether a large invocation's CPU-bound work (base64,
+/// AES-GCM) holds back the small ones served beside it.
+pub async fn mixed(kms: &Kms, peer: &Peer, c: usize, n: usize, reps: usize) -> String {
+    let context = json!({"bench": "1"});
+    let small = serde_json::to_vec(&json!({"operation": "encrypt", "plaintext": support::b64(&[0x5a; 100]), "encryptionContext": context})).unwrap();
+    let share = CpuShare::new(1769).ok();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pinned = cpus >= 2 && pin_self("0");
+    let (mut alone, mut beside, mut large_ms) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let emu = Arc::new(Emulator::start().await);
+        let env = kms.function_env(peer, c, 2048);
+        let mut args: Vec<&str> = Vec::new();
+        let program = if pinned {
+            args.extend(["-c", "1", &peer.program]);
+            "taskset"
+        } else {
+            &peer.program
+        };
+        args.extend(peer.args.iter().map(String::as_str));
+        let join = share.as_ref().map(|s| s.procs_file());
+        let f = Function::spawn_command_in(&emu, program, &args, &env, join.as_deref());
+        emu.wait_for_polls(c, Duration::from_secs(120)).await;
+        // One 1 MiB envelope, sealed by the function itself.
+        let payload = vec![0xa5_u8; 1 << 20];
+        let sealed = emu
+            .invoke(&json!({"operation": "encrypt", "plaintext": support::b64(&payload), "encryptionContext": context}))
+            .await
+            .ok();
+        let large = serde_json::to_vec(&json!({"operation": "decrypt", "ciphertext": sealed["ciphertext"], "encryptionContext": context})).unwrap();
+        closed_loop(&emu, &small, c, 4 * c).await;
+        closed_loop(&emu, &large, 1, 4).await;
+        let mut lat = closed_loop(&emu, &small, c, n).await;
+        lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        alone.push(percentile(&lat, 0.99));
+        // One slot decrypts the envelope over and over while the others serve small encrypts.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let looping = {
+            let (emu, stop, large) = (emu.clone(), stop.clone(), bytes::Bytes::from(large));
+            tokio::spawn(async move {
+                let mut took = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let t = Instant::now();
+                    emu.invoke_raw(large.clone(), Duration::from_secs(60))
+                        .await
+                        .ok();
+                    took.push(crate::ms(t.elapsed()));
+                }
+                took
+            })
+        };
+        let mut lat = closed_loop(&emu, &small, c - 1, n).await;
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut took = looping.await.expect("the large loop");
+        lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        beside.push(percentile(&lat, 0.99));
+        took.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        large_ms.push(percentile(&took, 0.5));
+        drop(f);
+    }
+    if pinned {
+        pin_self(&format!("0-{}", cpus - 1));
+    }
+    let (a, b, l) = (stats(alone), stats(beside), stats(large_ms));
+    let ratio = b.median / a.median;
+    format!(
+        "| {} | {c} | {:.2} ({:.2}–{:.2}) | {:.2} ({:.2}–{:.2}) | {:.2} | {ratio:.1}× | {} |\n",
+        peer.name,
+        a.median,
+        a.min,
+        a.max,
+        b.median,
+        b.min,
+        b.max,
+        l.median,
+        if ratio <= 3.0 { "yes" } else { "**no**" },
+    )
+}
+
+/// The table [`mixed`] fills, with its conditions.
+pub fn mixed_header(reps: usize, n: usize) -> String {
+    format!(
+        "Small encrypts beside 1 MiB envelope decrypts: one vCPU (cgroup quota of one core, \
+         function pinned to CPU 1, harness to CPU 0), HTTPS to the local KMS, JSON logs; per \
+         process {n} timed 100-byte encrypts alone (every slot), then {n} while one slot decrypts \
+         a 1 MiB envelope over and over; {reps} processes, medians (min–max).\n\n\
+         | Runtime | Concurrency | small p99 alone, ms | small p99 beside, ms | 1 MiB decrypt p50, ms | beside ÷ alone | ≤ 3× |\n\
+         |---|---|---|---|---|---|---|\n"
+    )
+}

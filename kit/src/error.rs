@@ -6,6 +6,7 @@
 //! from the event.
 
 use crate::key::Key;
+use aws_credential_types::provider::error::CredentialsError;
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use lambda_runtime::Diagnostic;
@@ -169,9 +170,10 @@ where
                     ),
                 )
             } else {
-                // Credential resolution failures surface here, before anything is sent.
+                // Credential resolution failures surface here, before anything is sent: known by
+                // the credential provider's own error type in the chain, not by its wording.
                 let text = error_chain(&err);
-                if text.contains("credentials") {
+                if caused_by::<CredentialsError>(&err) {
                     Error::new(
                         ErrorType::Configuration,
                         format!("KMS {operation}: no usable AWS credentials: {text}"),
@@ -307,6 +309,18 @@ fn one_line(s: &str) -> String {
     out
 }
 
+/// Whether an error of type `T` is `err` or any of its sources.
+fn caused_by<T: std::error::Error + 'static>(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if e.is::<T>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
 /// `Display` of an SDK error is terse ("dispatch failure"); the sources say why.
 fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
@@ -436,6 +450,48 @@ mod tests {
             .collect();
         let code = ErrorType::ALL.iter().map(|t| t.as_str()).collect();
         assert_eq!(documented, code, "README's Errors table vs ErrorType");
+    }
+
+    /// An SDK client as the function configures it, talking to an in-memory KMS, whose
+    /// credentials come from `provider`.
+    fn client_with(
+        provider: impl aws_credential_types::provider::ProvideCredentials + 'static,
+    ) -> aws_sdk_kms::Client {
+        let kms = crate::testing::memory::MemoryKms::default();
+        let conf = crate::testing::memory::client(&kms)
+            .config()
+            .to_builder()
+            .credentials_provider(provider)
+            .build();
+        aws_sdk_kms::Client::from_conf(conf)
+    }
+
+    #[tokio::test]
+    async fn no_usable_credentials_is_configuration_by_the_providers_error_type() {
+        use aws_credential_types::provider::future::ProvideCredentials as Future;
+        #[derive(Debug)]
+        struct Failing(&'static str);
+        impl aws_credential_types::provider::ProvideCredentials for Failing {
+            fn provide_credentials<'a>(&'a self) -> Future<'a>
+            where
+                Self: 'a,
+            {
+                Future::ready(Err(CredentialsError::not_loaded(self.0)))
+            }
+        }
+        // Whatever its wording: here it never says "credentials".
+        let err = client_with(Failing("the role session is gone"))
+            .encrypt()
+            .key_id("alias/k")
+            .send()
+            .await
+            .unwrap_err();
+        let e = from_sdk(err, call("Encrypt", "alias/k"));
+        assert_eq!(e.kind(), ErrorType::Configuration, "{e}");
+        assert!(e.message().contains("no usable AWS credentials"), "{e}");
+        // And an error whose text says "credentials" but is no credential provider's is not.
+        let other = std::io::Error::other("credentials of another kind");
+        assert!(!caused_by::<CredentialsError>(&other));
     }
 
     #[test]

@@ -1,18 +1,22 @@
 //! The handler: one invocation from event to answer, with its EMF line.
 //!
-//! It owns the invocation's lifecycle, not its work: dispatch the event through the operations
-//! table, get the lazily built client, give the operation a deadline-bounded, measured
-//! [`Kms`], write the EMF line whatever happens, and turn a panic into one failed invocation.
+//! It owns the invocation's lifecycle, not its work: answer an event the layers in front of the
+//! runtime refused ([`App::raw_event_guard`], [`App::memory_budget`]), dispatch the event
+//! through the operations table, get the lazily built client, give the operation a
+//! deadline-bounded, measured [`Kms`], end the operation by the invocation's deadline, write the
+//! EMF line whatever happens, and turn a panic into one failed invocation.
 
 use crate::config::Config;
 use crate::envelope::datakey::DataKeyCache;
 use crate::error::{Error, ErrorType};
+use crate::event::raw::{RawEventGuard, Refusals};
 use crate::event::Event;
 use crate::kms::call::Kms;
 use crate::kms::lazy::{BuildClient, LazyClient};
 use crate::kms::metrics::{emf_line, EmfContext, Recorder};
 use crate::kms::skew::{invocation_deadline, operation_timeout};
-use crate::operation::{dispatch, Ctx, Entry, Request};
+use crate::memory::MemoryBudget;
+use crate::operation::{dispatch, Ctx, Dispatched, Entry, Request};
 use crate::reply::Reply;
 use lambda_runtime::LambdaEvent;
 use std::io::Write;
@@ -21,12 +25,14 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 /// Everything that lives for the life of the sandbox: the operations table, configuration, the
-/// lazy client, the data-key cache and the cold-start flag. Built in INIT without I/O.
+/// lazy client, the data-key cache, the events its layers refused, and the cold-start flag.
+/// Built in INIT without I/O.
 pub struct App<B: BuildClient<Client = aws_sdk_kms::Client>> {
     operations: &'static [Entry],
     config: Config,
     kms: LazyClient<B>,
     data_keys: DataKeyCache,
+    refusals: Refusals,
     cold: AtomicBool,
 }
 
@@ -43,8 +49,26 @@ impl<B: BuildClient<Client = aws_sdk_kms::Client>> App<B> {
             data_keys: DataKeyCache::new(config.data_key_cache),
             config,
             kms: LazyClient::new(builder),
+            refusals: Refusals::default(),
             cold: AtomicBool::new(true),
         })
+    }
+
+    /// The layer that answers an event which is not JSON with a typed `InvalidRequest`, before
+    /// the runtime's own parse would fail on it ([`RawEventGuard`]).
+    pub fn raw_event_guard(&self) -> RawEventGuard {
+        RawEventGuard::new(self.refusals.clone())
+    }
+
+    /// The layer that holds concurrent invocations to the function's memory: an event larger
+    /// than `MAX_EVENT_BYTES` is `PayloadTooLarge` unread, a large one waits for memory
+    /// ([`MemoryBudget`]).
+    pub fn memory_budget(&self) -> MemoryBudget {
+        MemoryBudget::new(
+            &self.config.memory,
+            self.config.deadline_margin,
+            self.refusals.clone(),
+        )
     }
 
     /// The lazy client, for lifecycle hooks (e.g. SnapStart) and tests.
@@ -54,12 +78,24 @@ impl<B: BuildClient<Client = aws_sdk_kms::Client>> App<B> {
 
     /// Handles one event and writes its EMF line, whatever the outcome.
     pub async fn handle(&self, event: LambdaEvent<Event>) -> Result<Reply, Error> {
-        let recorder = Recorder::start();
+        let (payload, ctx) = (event.payload, event.context);
+        // Every KMS request of this invocation carries its trace id (the X-Ray trace header),
+        // from its own context: with several invocations at once there is no one environment
+        // variable for it.
+        let recorder = Recorder::start(ctx.xray_trace_id.clone());
         // Exactly one invocation sees `true`, even when several run at once.
         let cold_start = self.cold.swap(false, Ordering::Relaxed);
-        let (payload, ctx) = (event.payload, event.context);
 
-        let dispatched = dispatch(self.operations, &payload);
+        // An event a layer refused before the runtime parsed it is answered as refused: the
+        // refusal travels beside the event, under the request id Lambda gave it, so no content
+        // of any event can choose its own error.
+        let dispatched = match self.refusals.take(&ctx.request_id) {
+            Some(refused) => Dispatched {
+                operation: None,
+                request: Err(refused),
+            },
+            None => dispatch(self.operations, &payload),
+        };
         drop(payload);
         let operation = dispatched.operation;
         let work = async {
@@ -108,6 +144,7 @@ impl<B: BuildClient<Client = aws_sdk_kms::Client>> App<B> {
         recorder: &Arc<Recorder>,
         request_id: &str,
     ) -> Result<Reply, Error> {
+        let margin = self.config.deadline_margin;
         let acquired = self.kms.get().await?;
         if let Some(took) = acquired.built_in {
             recorder.client_built(took);
@@ -118,22 +155,39 @@ impl<B: BuildClient<Client = aws_sdk_kms::Client>> App<B> {
             );
         }
         // Measured after the (possibly slow) first build, so the build eats into the budget.
-        let timeout = operation_timeout(deadline, SystemTime::now(), self.config.deadline_margin).ok_or_else(|| {
+        let left = operation_timeout(deadline, SystemTime::now(), margin).ok_or_else(|| {
             Error::new(
                 ErrorType::DeadlineExceeded,
                 format!(
-                    "less than the {} ms safety margin was left in this invocation before calling KMS; raise the function timeout",
-                    self.config.deadline_margin.as_millis()
+                    "less than the {} ms safety margin was left in this invocation before \
+                     calling KMS; raise the function timeout",
+                    margin.as_millis()
                 ),
             )
         })?;
-        let kms = Kms::new(acquired.client, timeout, recorder.clone(), request.key());
+        // One instant for the whole operation: every KMS call ends by it, and so does the
+        // operation, however many calls it makes and whatever else it waits for.
+        let until = tokio::time::Instant::now() + left;
+        let kms = Kms::new(acquired.client, until, recorder.clone(), request.key());
         let cx = Ctx {
             kms: &kms,
             config: &self.config,
             data_keys: &self.data_keys,
         };
-        request.run(&cx).await
+        let operation = request.operation();
+        tokio::time::timeout_at(until, request.run(&cx))
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::new(
+                    ErrorType::DeadlineExceeded,
+                    format!(
+                        "{operation} did not finish within the {} ms this invocation had, less \
+                         the {} ms margin; raise the function timeout",
+                        left.as_millis(),
+                        margin.as_millis()
+                    ),
+                ))
+            })
     }
 }
 
@@ -284,11 +338,131 @@ mod tests {
             }
         }
 
-        pub static TABLE: &[Entry] = &[Entry::of::<Seal>("seal"), Entry::of::<Check>("check")];
+        /// `{"operation": "open", "envelope": "<base64>"}`: the envelope's data key from KMS.
+        pub struct Open(Vec<u8>);
+
+        impl Operation for Open {
+            const NAME: &'static str = "open";
+            const FIELDS: &'static [&'static str] = &["envelope"];
+            const RESPONSE: &'static [&'static str] = &["keyId"];
+            const KEY: &'static Key = &DATA;
+            const IAM_ACTIONS: &'static [&'static str] = &["kms:Decrypt"];
+            fn parse(fields: &Fields<'_>) -> Result<Self, Error> {
+                let limit = crate::Limit {
+                    max: 1 << 20,
+                    kind: crate::ErrorType::InvalidCiphertext,
+                    why: "a test",
+                };
+                Ok(Open(fields.required_base64("envelope", limit)?))
+            }
+            async fn run(self, cx: &Ctx<'_>) -> Result<Reply, Error> {
+                let key = cx.key_id(None)?;
+                let message = crate::envelope::parse(&self.0)?;
+                let data_key = cx.data_keys.for_message(cx.kms, key, &message).await?;
+                crate::envelope::open(&message, &data_key.key)?;
+                respond(json!({"keyId": data_key.key_id}))
+            }
+        }
+
+        /// `{"operation": "orphan"}`: an operation whose kind of key no row of the key table
+        /// has, so no default key was read for it.
+        pub struct Orphan;
+
+        impl Operation for Orphan {
+            const NAME: &'static str = "orphan";
+            const FIELDS: &'static [&'static str] = &[];
+            const RESPONSE: &'static [&'static str] = &[];
+            const KEY: &'static Key = &crate::key::test_kinds::MAC;
+            const IAM_ACTIONS: &'static [&'static str] = &["kms:GenerateMac"];
+            fn parse(_: &Fields<'_>) -> Result<Self, Error> {
+                Ok(Orphan)
+            }
+            async fn run(self, cx: &Ctx<'_>) -> Result<Reply, Error> {
+                let key = cx.key_id(None)?;
+                let request = cx.kms.client().describe_key().key_id(key).send();
+                cx.kms.call("DescribeKey", key, request).await?;
+                respond(json!({}))
+            }
+        }
+
+        pub static TABLE: &[Entry] = &[
+            Entry::of::<Seal>("seal"),
+            Entry::of::<Check>("check"),
+            Entry::of::<Open>("open"),
+            Entry::of::<Orphan>("orphan"),
+        ];
     }
 
     fn probe_app() -> (Arc<App<MemoryBuilder>>, MemoryKms) {
         app(probe::TABLE, &[&probe::DATA], &[])
+    }
+
+    #[tokio::test]
+    async fn a_kind_of_key_without_a_default_is_a_configuration_error_and_nothing_is_sent() {
+        let (app, kms) = probe_app();
+        let e = call(&app, json!({"operation": "orphan"}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorType::Configuration, "{e}");
+        assert!(
+            e.message().contains("no default MAC key") && e.message().contains("KMS_MAC_KEY_ID"),
+            "{e}"
+        );
+        assert!(kms.calls().is_empty(), "nothing sent: {:?}", kms.calls());
+    }
+
+    /// An envelope whose data keys are, in order, `keys`, sealed with `data_key`.
+    fn envelope(data_key: &[u8], keys: &[Vec<u8>]) -> String {
+        use crate::envelope::{seal_with_keys, DataKey, EncryptedDataKey, KMS_PROVIDER_ID};
+        let arn = crate::testing::memory::arn("alias/default");
+        let keys: Vec<EncryptedDataKey<'_>> = keys
+            .iter()
+            .map(|k| EncryptedDataKey {
+                provider_id: KMS_PROVIDER_ID,
+                provider_info: arn.as_bytes(),
+                ciphertext: k,
+            })
+            .collect();
+        let sealed = seal_with_keys(
+            &DataKey::new(data_key.to_vec()),
+            &keys,
+            &Default::default(),
+            b"several data keys",
+            64,
+        )
+        .unwrap();
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sealed)
+    }
+
+    #[tokio::test]
+    async fn of_several_data_keys_one_kms_cannot_open_leads_to_the_next_any_other_failure_is_the_answer(
+    ) {
+        let (app, kms) = probe_app();
+        let data_key = [7u8; 32];
+        let good =
+            crate::testing::memory::encrypted_data_key("alias/default", &json!({}), &data_key);
+        let garbage = vec![9u8; 40];
+        // A data key KMS cannot open (another key's, altered): the next one is tried.
+        let both = envelope(&data_key, &[garbage.clone(), good.clone()]);
+        let out = call(&app, json!({"operation": "open", "envelope": both}))
+            .await
+            .unwrap();
+        assert_eq!(out["keyId"], crate::testing::memory::arn("alias/default"));
+        assert_eq!(kms.calls().len(), 2);
+        // Access denied on the right data key is the answer, not the next one's refusal.
+        let right_first = envelope(&data_key, &[good, garbage]);
+        let denied = r#"{"__type":"AccessDeniedException","message":"not allowed"}"#;
+        kms.answer_next("Decrypt", 400, denied);
+        let e = call(&app, json!({"operation": "open", "envelope": right_first}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorType::KmsAccessDenied, "{e}");
+        assert!(
+            e.message()
+                .starts_with("data key 1 of 2: KMS Decrypt failed"),
+            "{e}"
+        );
+        assert_eq!(kms.calls().len(), 3, "the second data key was not tried");
     }
 
     #[tokio::test]

@@ -112,6 +112,9 @@ pub mod testing;
 #[cfg(feature = "tools")]
 pub mod tools;
 
+#[cfg(test)]
+mod debug_tests;
+
 pub use config::Config;
 pub use error::{Error, ErrorType};
 pub use event::fields::{Fields, Limit};

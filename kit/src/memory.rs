@@ -24,8 +24,8 @@
 //! The constants round up the envelope's measured peak memory (kms-lambda's docs/benchmarks.md,
 //! "Memory under concurrency", has the figures and their conditions).
 
-use crate::error::ErrorType;
-use crate::event::raw::refusal;
+use crate::error::{Error, ErrorType};
+use crate::event::raw::Refusals;
 use crate::kms::skew::{invocation_deadline, operation_timeout};
 use lambda_runtime::tower::{Layer, Service};
 use lambda_runtime::LambdaInvocation;
@@ -106,18 +106,20 @@ fn bytes(n: u64) -> String {
 }
 
 /// The layer that holds every invocation to the plan; outermost, so it sees the raw event
-/// before anything parses it.
+/// before anything parses it. Made by [`App::memory_budget`](crate::App::memory_budget).
 #[derive(Debug, Clone)]
 pub struct MemoryBudget {
     max_event_bytes: usize,
     /// The plan's budget, in KiB permits.
     budget: Option<Arc<Semaphore>>,
     margin: Duration,
+    refusals: Refusals,
 }
 
 impl MemoryBudget {
-    /// The budget of `plan`; an invocation waits for memory until `margin` before its deadline.
-    pub fn new(plan: &MemoryPlan, margin: Duration) -> Self {
+    /// The budget of `plan`; an invocation waits for memory until `margin` before its deadline,
+    /// and what it refuses goes to `refusals`, which the handler answers.
+    pub(crate) fn new(plan: &MemoryPlan, margin: Duration, refusals: Refusals) -> Self {
         let budget = plan
             .budget_kib
             .map(|kib| Arc::new(Semaphore::new(kib as usize)));
@@ -125,6 +127,7 @@ impl MemoryBudget {
             max_event_bytes: plan.max_event_bytes,
             budget,
             margin,
+            refusals,
         }
     }
 }
@@ -162,15 +165,15 @@ where
     fn call(&mut self, mut req: LambdaInvocation) -> Self::Future {
         let len = req.body.len();
         if len > self.limits.max_event_bytes {
-            req.body = refusal(
+            let error = Error::new(
                 ErrorType::PayloadTooLarge,
-                &format!(
+                format!(
                     "the event is {} bytes; this function accepts events of at most {} bytes \
                      (MAX_EVENT_BYTES)",
                     len, self.limits.max_event_bytes
                 ),
-            )
-            .into();
+            );
+            self.limits.refusals.refuse(&mut req, error);
             return Box::pin(self.inner.call(req));
         }
         let Some(budget) = self
@@ -187,6 +190,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let need = (len as u64 * WORKING_FACTOR).div_ceil(1024) as u32;
         let margin = self.limits.margin;
+        let refusals = self.limits.refusals.clone();
         Box::pin(async move {
             // The deadline as the handler reads it, and the margin it keeps for its answer.
             let now = SystemTime::now();
@@ -196,17 +200,17 @@ where
             match tokio::time::timeout(patience, budget.acquire_many_owned(need)).await {
                 Ok(Ok(_permit)) => inner.call(req).await,
                 _ => {
-                    req.body = refusal(
+                    let error = Error::new(
                         ErrorType::DeadlineExceeded,
-                        &format!(
+                        format!(
                             "waited {} ms for {} of memory, held by the invocations running at \
                              the same time, until the deadline drew near; give the function more \
                              memory or lower its concurrency",
                             started.elapsed().as_millis(),
                             bytes(u64::from(need) << 10),
                         ),
-                    )
-                    .into();
+                    );
+                    refusals.refuse(&mut req, error);
                     inner.call(req).await
                 }
             }
@@ -276,11 +280,12 @@ mod tests {
         (svc, seen)
     }
 
-    fn invocation(len: usize, deadline_in: Duration) -> LambdaInvocation {
+    fn invocation(id: &str, len: usize, deadline_in: Duration) -> LambdaInvocation {
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap();
         let mut context = lambda_runtime::Context::default();
+        context.request_id = id.to_string();
         context.deadline = (now + deadline_in).as_millis() as u64;
         LambdaInvocation {
             parts: hyper::Response::new(()).into_parts().0,
@@ -289,8 +294,16 @@ mod tests {
         }
     }
 
-    fn refusal_text(body: &[u8]) -> String {
-        serde_json::from_slice::<String>(body).unwrap_or_default()
+    /// The refusal of invocation `id`, as `errorType: message` (empty if none), and whether its
+    /// body was replaced (nothing of a refused event is kept).
+    fn refused(refusals: &Refusals, id: &str, seen: &[u8]) -> String {
+        let text = refusals
+            .take(id)
+            .map_or_else(String::new, |e| e.to_string());
+        if !text.is_empty() {
+            assert_eq!(seen, b"{}", "a refused event's body is replaced");
+        }
+        text
     }
 
     #[tokio::test]
@@ -299,12 +312,13 @@ mod tests {
         release.notify_one();
         let (svc, seen) = recorder(release);
         let plan = MemoryPlan::new(Some(2048), 8, 256 * 1024).unwrap();
-        let mut budgeted = MemoryBudget::new(&plan, Duration::ZERO).layer(svc);
+        let refusals = Refusals::default();
+        let mut budgeted = MemoryBudget::new(&plan, Duration::ZERO, refusals.clone()).layer(svc);
         budgeted
-            .call(invocation(256 * 1024 + 1, Duration::from_secs(5)))
+            .call(invocation("big", 256 * 1024 + 1, Duration::from_secs(5)))
             .await
             .unwrap();
-        let text = refusal_text(&seen.lock().unwrap()[0]);
+        let text = refused(&refusals, "big", &seen.lock().unwrap()[0]);
         assert!(
             text.contains("PayloadTooLarge: the event is 262145 bytes"),
             "{text}"
@@ -321,38 +335,42 @@ mod tests {
             max_event_bytes: 100 * 1024,
             budget_kib: Some(300),
         };
-        let mut budgeted = MemoryBudget::new(&plan, Duration::from_millis(10)).layer(svc);
+        let refusals = Refusals::default();
+        let mut budgeted =
+            MemoryBudget::new(&plan, Duration::from_millis(10), refusals.clone()).layer(svc);
         // The first holds the budget until released.
-        let first = tokio::spawn(
-            budgeted
-                .clone()
-                .call(invocation(100 * 1024, Duration::from_secs(60))),
-        );
+        let first = tokio::spawn(budgeted.clone().call(invocation(
+            "first",
+            100 * 1024,
+            Duration::from_secs(60),
+        )));
         while seen.lock().unwrap().is_empty() {
             tokio::task::yield_now().await;
         }
         // The second cannot get its memory before its deadline (minus the margin).
         budgeted
-            .call(invocation(100 * 1024, Duration::from_millis(60)))
+            .call(invocation("second", 100 * 1024, Duration::from_millis(60)))
             .await
             .unwrap();
-        let text = refusal_text(&seen.lock().unwrap()[1]);
+        let text = refused(&refusals, "second", &seen.lock().unwrap()[1]);
         assert!(text.contains("DeadlineExceeded: waited"), "{text}");
         assert!(text.contains("300 KiB of memory"), "{text}");
         // Small events never wait, even now.
         budgeted
-            .call(invocation(1024, Duration::from_secs(60)))
+            .call(invocation("small", 1024, Duration::from_secs(60)))
             .await
             .unwrap();
         assert_eq!(seen.lock().unwrap()[2].len(), 1024);
+        assert!(refusals.take("small").is_none());
         // Once the first answers, the memory is back and a large event is served as sent.
         release.notify_one();
         first.await.unwrap().unwrap();
         budgeted
-            .call(invocation(100 * 1024, Duration::from_secs(60)))
+            .call(invocation("third", 100 * 1024, Duration::from_secs(60)))
             .await
             .unwrap();
         assert_eq!(seen.lock().unwrap()[3].len(), 100 * 1024);
+        assert!(refusals.take("third").is_none());
     }
 
     #[tokio::test]
@@ -363,18 +381,20 @@ mod tests {
             max_event_bytes: 100 * 1024,
             budget_kib: Some(300),
         };
-        let mut budgeted = MemoryBudget::new(&plan, Duration::from_millis(10)).layer(svc);
-        let first = tokio::spawn(
-            budgeted
-                .clone()
-                .call(invocation(100 * 1024, Duration::from_secs(60))),
-        );
+        let refusals = Refusals::default();
+        let mut budgeted =
+            MemoryBudget::new(&plan, Duration::from_millis(10), refusals.clone()).layer(svc);
+        let first = tokio::spawn(budgeted.clone().call(invocation(
+            "first",
+            100 * 1024,
+            Duration::from_secs(60),
+        )));
         while seen.lock().unwrap().is_empty() {
             tokio::task::yield_now().await;
         }
         // `cargo lambda watch` sends the timeout (600,000 ms), not a date: ten minutes left, not
         // a deadline in 1970 that leaves none.
-        let mut watched = invocation(100 * 1024, Duration::ZERO);
+        let mut watched = invocation("watched", 100 * 1024, Duration::ZERO);
         watched.context.deadline = 600_000;
         let second = tokio::spawn(budgeted.call(watched));
         // Read as a date, the deadline has passed: the second would be refused as soon as the
@@ -385,5 +405,6 @@ mod tests {
         first.await.unwrap().unwrap();
         second.await.unwrap().unwrap();
         assert_eq!(seen.lock().unwrap()[1].len(), 100 * 1024, "served as sent");
+        assert!(refusals.take("watched").is_none());
     }
 }

@@ -62,6 +62,14 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// When the operation must have finished: the invocation's deadline less the margin
+    /// (`KMS_DEADLINE_MARGIN_MS`). Every KMS call sent through [`Ctx::kms`] ends by it on its own
+    /// (`DeadlineExceeded`), and so does the operation as a whole; an operation that waits for
+    /// anything else can bound the wait by it too.
+    pub fn deadline(&self) -> tokio::time::Instant {
+        self.kms.deadline()
+    }
+
     /// The key the event asked for, or the default key of the operation's kind (`KMS_KEY_ID`
     /// for `ENCRYPTION`). A kind with no default key — a row missing from `keys!`, whose
     /// variable start-up never read — is a `Configuration` error naming it, and nothing is sent.

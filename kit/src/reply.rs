@@ -62,15 +62,20 @@ impl Serialize for Reply {
     }
 }
 
-/// Never the payload: it may be a plaintext.
+/// The body's field names and the payload's size, never a value: the payload may be a
+/// plaintext, and an operation may answer with what its event carried.
 impl fmt::Debug for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let payload = self
             .payload
             .as_ref()
             .map(|(field, b)| (field, b.bytes().len()));
+        let fields: Vec<&str> = match &self.body {
+            Value::Object(map) => map.keys().map(String::as_str).collect(),
+            other => vec![crate::event::type_name(other)],
+        };
         f.debug_struct("Reply")
-            .field("body", &self.body)
+            .field("body (fields)", &fields)
             .field("payload (field, bytes)", &payload)
             .finish()
     }

@@ -86,7 +86,11 @@ def main():
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as out:
         json.dump(translated, out, indent=1)
     try:
-        lint = subprocess.run(["cfn-lint", out.name], capture_output=True, text=True)
+        # W2001 (a parameter no resource uses) is the translation's, not the template's: SAM
+        # resolves parameters it can (Tracing at its default, Disabled, drops the function's
+        # tracing configuration), as CloudFormation's transform does at deploy time. cfn-lint on
+        # template.yaml itself keeps the check.
+        lint = subprocess.run(["cfn-lint", out.name, "--ignore-checks", "W2001"], capture_output=True, text=True)
     finally:
         os.unlink(out.name)
     if lint.returncode != 0:

@@ -42,7 +42,7 @@ const CIPHERTEXT: Limit = Limit {
 };
 
 /// A validated `decrypt` event.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(PartialEq, Eq)]
 pub struct Decrypt {
     /// A KMS ciphertext blob or an envelope.
     pub ciphertext: Vec<u8>,
@@ -52,9 +52,21 @@ pub struct Decrypt {
     pub key_id: Option<String>,
 }
 
+/// Sizes and names only, never a value of the event: the ciphertext shows its length, the
+/// context its keys.
+impl std::fmt::Debug for Decrypt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decrypt")
+            .field("ciphertext (bytes)", &self.ciphertext.len())
+            .field("context (keys)", &self.context.keys().collect::<Vec<_>>())
+            .field("key_id", &self.key_id)
+            .finish()
+    }
+}
+
 /// The answer to `decrypt`, besides `"plaintext"` (base64), which [`respond_carrying`] moves
 /// in.
-#[derive(Debug, Serialize)]
+#[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DecryptResponse {
     /// ARN of the key that decrypted.

@@ -68,12 +68,13 @@ pub struct Encrypt {
     pub mode: Mode,
 }
 
-/// Sizes only: never the plaintext.
+/// Sizes and names only, never a value of the event: the plaintext shows its length
+/// ([`SecretBytes`]), the context its keys.
 impl std::fmt::Debug for Encrypt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Encrypt")
             .field("plaintext", &self.plaintext)
-            .field("context", &self.context)
+            .field("context (keys)", &self.context.keys().collect::<Vec<_>>())
             .field("key_id", &self.key_id)
             .field("mode", &self.mode)
             .finish()

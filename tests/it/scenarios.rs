@@ -471,3 +471,27 @@ async fn an_endpoint_whose_certificate_chains_to_no_trusted_root_is_refused_befo
     assert_eq!(error_type, "KmsUnavailable", "{message}");
     assert_eq!(h.gate.requests(), 0, "nothing reached KMS");
 }
+
+#[tokio::test]
+async fn the_sdks_next_retry_behaviour_is_honoured_when_set_not_pinned() {
+    for (setting, spec) in [(None, false), (Some("true"), true)] {
+        let mut env = vec![("RUST_LOG", "kms_lambda_kit=debug")];
+        env.extend(setting.map(|v| ("AWS_NEW_RETRIES_2026", v)));
+        let h = Harness::start(&PROJECT, &env).await;
+        h.emulator
+            .invoke(&encrypt(b"retries", json!({})))
+            .await
+            .ok();
+        let output = h.function.output();
+        let line = output
+            .iter()
+            .find(|l| l.contains("KMS client retry configuration"))
+            .unwrap_or_else(|| panic!("no retry configuration logged: {output:#?}"));
+        assert_eq!(
+            line.contains("retry_spec: Some"),
+            spec,
+            "{setting:?}: {line}"
+        );
+        assert!(line.contains("max_attempts: 3"), "KMS_MAX_ATTEMPTS: {line}");
+    }
+}

@@ -43,7 +43,7 @@ type EncryptKey = (String, Vec<u8>); // (requested key id, canonical context)
 type DecryptKey = (String, Vec<u8>, Vec<u8>); // (requested key id, encrypted data key, canonical context)
 
 /// A data key from KMS `GenerateDataKey`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Generated {
     /// The plaintext AES-256 key (wiped on drop).
     pub key: DataKey,
@@ -54,12 +54,34 @@ pub struct Generated {
 }
 
 /// A data key KMS decrypted from an envelope header.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Decrypted {
     /// The plaintext AES-256 key (wiped on drop).
     pub key: DataKey,
     /// ARN of the KMS key.
     pub key_id: String,
+}
+
+/// The key's id and sizes, never key material: the data key is redacted ([`DataKey`]), and the
+/// encrypted one is shown by its length.
+impl std::fmt::Debug for Generated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Generated")
+            .field("key", &self.key)
+            .field("encrypted (bytes)", &self.encrypted.len())
+            .field("key_id", &self.key_id)
+            .finish()
+    }
+}
+
+/// The key's id, never key material (the data key is redacted, [`DataKey`]).
+impl std::fmt::Debug for Decrypted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decrypted")
+            .field("key", &self.key)
+            .field("key_id", &self.key_id)
+            .finish()
+    }
 }
 
 /// The cache; a disabled one stores nothing and always misses.
@@ -138,7 +160,13 @@ impl DataKeyCache {
     /// `pinned` is a key ARN; any otherwise, KMS refusing those of other keys — with KMS
     /// `Decrypt` pinned to `pinned` and bound to the message's stored encryption context (or
     /// from the cache). KMS's answer must name the key the message says made it. At most
-    /// [`MAX_DATA_KEY_ATTEMPTS`] are tried; the last failure is the answer if none opens.
+    /// [`MAX_DATA_KEY_ATTEMPTS`] are tried.
+    ///
+    /// Only a data key KMS cannot open (`InvalidCiphertext`: made by another key, altered)
+    /// sends it on to the next. Any other failure — access denied, the key disabled or missing,
+    /// throttling, the deadline — is about the pinned key or KMS, not about this data key: it is
+    /// the answer at once, naming the data key, rather than hidden behind the next one's
+    /// `InvalidCiphertext`.
     pub async fn for_message(
         &self,
         kms: &Kms,
@@ -168,8 +196,9 @@ impl DataKeyCache {
         let context: HashMap<String, String> = message.context.clone().into_iter().collect();
         let canonical = canonical_context(&context);
         let wanted = message.suite.data_key_len();
+        let tried = candidates.len();
         let mut last = None;
-        for (encrypted, arn) in candidates {
+        for (i, (encrypted, arn)) in candidates.into_iter().enumerate() {
             match self.one(kms, pinned, encrypted, &context, &canonical).await {
                 Ok(d) if d.key.bytes().len() != wanted => {
                     // KMS decrypted what the message carries, faithfully: a genuine message's
@@ -195,7 +224,14 @@ impl DataKeyCache {
                         ),
                     ))
                 }
-                Err(e) => last = Some(e),
+                Err(e) if e.kind() == ErrorType::InvalidCiphertext => last = Some(e),
+                Err(e) if tried == 1 => return Err(e),
+                Err(e) => {
+                    return Err(Error::new(
+                        e.kind(),
+                        format!("data key {} of {tried}: {}", i + 1, e.message()),
+                    ))
+                }
             }
         }
         Err(last.expect("at least one candidate was tried"))

@@ -19,7 +19,11 @@
 //! ```
 //!
 //! Parsing checks the whole structure — every length, the frame order, nothing after the last
-//! frame — before anything is decrypted or sent to KMS.
+//! frame — before anything is decrypted or sent to KMS. It keeps no record per frame: the body
+//! is walked once to check it, and again, frame by frame, to open it ([`Message::segments`]). So
+//! what parsing holds does not grow with the number of frames, which a message chooses (a
+//! frame length of 1 makes a frame of every byte), and the data keys' list is sized by what the
+//! header's bytes can hold, not by the count it claims.
 
 use super::suite::{self, Suite, COMMITMENT_LEN, IV_LEN, MESSAGE_ID_LEN, TAG_LEN};
 use crate::error::{Error, ErrorType};
@@ -38,7 +42,7 @@ pub const FINAL_FRAME_AAD: &[u8] = b"AWSKMSEncryptionClient Final Frame";
 pub const SINGLE_BLOCK_AAD: &[u8] = b"AWSKMSEncryptionClient Single Block";
 
 /// An encrypted data key from the header.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct EncryptedDataKey<'a> {
     /// Who can decrypt it: `aws-kms` for KMS.
     pub provider_id: &'a [u8],
@@ -49,7 +53,7 @@ pub struct EncryptedDataKey<'a> {
 }
 
 /// One encrypted piece of the body: a frame, the final frame, or the whole non-framed body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Segment<'a> {
     /// Sequence number, from 1.
     pub sequence: u32,
@@ -64,7 +68,6 @@ pub struct Segment<'a> {
 }
 
 /// A parsed message, borrowing from its bytes.
-#[derive(Debug)]
 pub struct Message<'a> {
     /// The algorithm suite.
     pub suite: &'static Suite,
@@ -84,14 +87,86 @@ pub struct Message<'a> {
     pub header_iv: [u8; IV_LEN],
     /// The header tag.
     pub header_tag: &'a [u8],
-    /// The body, in order.
-    pub body: Vec<Segment<'a>>,
+    /// The body's bytes, checked whole by [`parse`].
+    body: &'a [u8],
+    /// Its segments, and their plaintext length in all.
+    segments: usize,
+    plaintext_len: usize,
 }
 
-impl Message<'_> {
+impl<'a> Message<'a> {
     /// Total plaintext length.
     pub fn plaintext_len(&self) -> usize {
-        self.body.iter().map(|s| s.ciphertext.len()).sum()
+        self.plaintext_len
+    }
+
+    /// How many segments the body has (frames, or one non-framed body).
+    pub fn segment_count(&self) -> usize {
+        self.segments
+    }
+
+    /// The body's segments, in order, read as they are asked for (see the module documentation).
+    pub fn segments(&self) -> impl Iterator<Item = Segment<'a>> + '_ {
+        let mut r = Reader {
+            buf: self.body,
+            pos: 0,
+        };
+        let framed = self.frame_length != 0;
+        let mut expected = 1;
+        std::iter::from_fn(move || {
+            if r.pos == r.buf.len() {
+                return None;
+            }
+            let segment = if framed {
+                next_frame(&mut r, self.frame_length, expected)
+            } else {
+                single_block(&mut r)
+            };
+            // `parse` walked the same bytes the same way: what it accepted reads again.
+            let segment = segment.expect("checked by parse");
+            expected = segment.sequence.wrapping_add(1);
+            Some(segment)
+        })
+    }
+}
+
+/// What a message is, never its bytes: suite, sizes, the context's keys and the data keys'
+/// providers (the ciphertext, the encrypted data keys and the context's values stay out of
+/// logs, though none of them is secret).
+impl std::fmt::Debug for Message<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Message")
+            .field("suite", &self.suite.name)
+            .field("context (keys)", &self.context.keys().collect::<Vec<_>>())
+            .field("data_keys", &self.data_keys)
+            .field("frame_length", &self.frame_length)
+            .field("segments", &self.segments)
+            .field("plaintext_len", &self.plaintext_len)
+            .finish()
+    }
+}
+
+/// Sizes, never the bytes of a data key (encrypted, but key material).
+impl std::fmt::Debug for EncryptedDataKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncryptedDataKey")
+            .field("provider_id", &String::from_utf8_lossy(self.provider_id))
+            .field(
+                "provider_info",
+                &String::from_utf8_lossy(self.provider_info),
+            )
+            .field("ciphertext (bytes)", &self.ciphertext.len())
+            .finish()
+    }
+}
+
+/// Sizes, never the ciphertext.
+impl std::fmt::Debug for Segment<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment")
+            .field("sequence", &self.sequence)
+            .field("ciphertext (bytes)", &self.ciphertext.len())
+            .finish()
     }
 }
 
@@ -135,6 +210,9 @@ impl<'a> Reader<'a> {
     fn sized16(&mut self, what: &str) -> Result<&'a [u8], Error> {
         let n = self.u16(what)? as usize;
         self.take(n, what)
+    }
+    fn left(&self) -> usize {
+        self.buf.len() - self.pos
     }
 }
 
@@ -185,7 +263,8 @@ pub fn parse(blob: &[u8]) -> Result<Message<'_>, Error> {
     if count == 0 {
         return Err(malformed("no encrypted data key"));
     }
-    let mut data_keys = Vec::with_capacity(count as usize);
+    // Each data key takes six length bytes at least: no more can fit what is left.
+    let mut data_keys = Vec::with_capacity((count as usize).min(r.left() / 6));
     for _ in 0..count {
         data_keys.push(EncryptedDataKey {
             provider_id: r.sized16("key provider id")?,
@@ -222,24 +301,32 @@ pub fn parse(blob: &[u8]) -> Result<Message<'_>, Error> {
     }
     let header_tag = r.take(TAG_LEN, "header tag")?;
 
-    let body = if content_type == 0x01 {
-        let iv = r.take(IV_LEN, "body IV")?;
-        let len = r.u64("body length")?;
-        let len = usize::try_from(len).map_err(|_| malformed("body length out of range"))?;
-        vec![Segment {
-            sequence: 1,
-            aad_string: SINGLE_BLOCK_AAD,
-            iv,
-            ciphertext: r.take(len, "body")?,
-            tag: r.take(TAG_LEN, "body tag")?,
-        }]
+    // The body, walked once to check it: the segments are read again, one by one, to open them.
+    let body = &blob[r.pos..];
+    let mut b = Reader { buf: body, pos: 0 };
+    let (mut segments, mut plaintext_len) = (0usize, 0usize);
+    if content_type == 0x01 {
+        let single = single_block(&mut b)?;
+        (segments, plaintext_len) = (1, single.ciphertext.len());
     } else {
-        parse_frames(&mut r, frame_length)?
-    };
-    if r.pos != blob.len() {
+        let mut expected: u32 = 1;
+        loop {
+            let frame = next_frame(&mut b, frame_length, expected)?;
+            segments += 1;
+            plaintext_len += frame.ciphertext.len();
+            if frame.aad_string == FINAL_FRAME_AAD {
+                break;
+            }
+            expected = expected
+                .checked_add(1)
+                .filter(|&n| n != FINAL_FRAME_MARKER)
+                .ok_or_else(|| malformed("too many frames"))?;
+        }
+    }
+    if b.pos != body.len() {
         return Err(malformed(format!(
             "{} bytes after the end of the message",
-            blob.len() - r.pos
+            body.len() - b.pos
         )));
     }
     Ok(Message {
@@ -253,50 +340,60 @@ pub fn parse(blob: &[u8]) -> Result<Message<'_>, Error> {
         header_iv,
         header_tag,
         body,
+        segments,
+        plaintext_len,
     })
 }
 
-fn parse_frames<'a>(r: &mut Reader<'a>, frame_length: u32) -> Result<Vec<Segment<'a>>, Error> {
-    let mut frames = Vec::new();
-    let mut expected: u32 = 1;
-    loop {
-        let marker = r.u32("frame sequence number")?;
-        let is_final = marker == FINAL_FRAME_MARKER;
-        let sequence = if is_final {
-            r.u32("final frame sequence number")?
-        } else {
-            marker
-        };
-        if sequence != expected {
-            return Err(malformed(format!(
-                "frame {sequence} where frame {expected} was expected"
-            )));
-        }
-        let iv = r.take(IV_LEN, "frame IV")?;
-        let len = if is_final {
-            let len = r.u32("final frame length")?;
-            if len > frame_length {
-                return Err(malformed("the final frame is longer than the frame length"));
-            }
-            len
-        } else {
-            frame_length
-        };
-        frames.push(Segment {
-            sequence,
-            aad_string: if is_final { FINAL_FRAME_AAD } else { FRAME_AAD },
-            iv,
-            ciphertext: r.take(len as usize, "frame")?,
-            tag: r.take(TAG_LEN, "frame tag")?,
-        });
-        if is_final {
-            return Ok(frames);
-        }
-        expected = expected
-            .checked_add(1)
-            .filter(|&n| n != FINAL_FRAME_MARKER)
-            .ok_or_else(|| malformed("too many frames"))?;
+/// The whole body of a non-framed message.
+fn single_block<'a>(r: &mut Reader<'a>) -> Result<Segment<'a>, Error> {
+    let iv = r.take(IV_LEN, "body IV")?;
+    let len = r.u64("body length")?;
+    let len = usize::try_from(len).map_err(|_| malformed("body length out of range"))?;
+    Ok(Segment {
+        sequence: 1,
+        aad_string: SINGLE_BLOCK_AAD,
+        iv,
+        ciphertext: r.take(len, "body")?,
+        tag: r.take(TAG_LEN, "body tag")?,
+    })
+}
+
+/// The next frame, which must be frame `expected` (the final frame ends the body).
+fn next_frame<'a>(
+    r: &mut Reader<'a>,
+    frame_length: u32,
+    expected: u32,
+) -> Result<Segment<'a>, Error> {
+    let marker = r.u32("frame sequence number")?;
+    let is_final = marker == FINAL_FRAME_MARKER;
+    let sequence = if is_final {
+        r.u32("final frame sequence number")?
+    } else {
+        marker
+    };
+    if sequence != expected {
+        return Err(malformed(format!(
+            "frame {sequence} where frame {expected} was expected"
+        )));
     }
+    let iv = r.take(IV_LEN, "frame IV")?;
+    let len = if is_final {
+        let len = r.u32("final frame length")?;
+        if len > frame_length {
+            return Err(malformed("the final frame is longer than the frame length"));
+        }
+        len
+    } else {
+        frame_length
+    };
+    Ok(Segment {
+        sequence,
+        aad_string: if is_final { FINAL_FRAME_AAD } else { FRAME_AAD },
+        iv,
+        ciphertext: r.take(len as usize, "frame")?,
+        tag: r.take(TAG_LEN, "frame tag")?,
+    })
 }
 
 /// The encryption context as the header stores it: sorted by key bytes; empty for no context.

@@ -130,6 +130,41 @@ pub fn seal_framed(
             "KMS returned a key id or an encrypted data key that does not fit the message header",
         ));
     }
+    let keys = [EncryptedDataKey {
+        provider_id: KMS_PROVIDER_ID,
+        provider_info: key_arn.as_bytes(),
+        ciphertext: encrypted_key,
+    }];
+    seal_with_keys(data_key, &keys, context, plaintext, frame_length)
+}
+
+/// Seals `plaintext` under `data_key`, stored as each of `keys` encrypted it — a message any of
+/// them opens, as the ESDK writes one for several master keys.
+pub fn seal_with_keys(
+    data_key: &DataKey,
+    keys: &[EncryptedDataKey<'_>],
+    context: &HashMap<String, String>,
+    plaintext: &[u8],
+    frame_length: u32,
+) -> Result<Vec<u8>, Error> {
+    let field = u16::MAX as usize;
+    let fits = |k: &EncryptedDataKey<'_>| {
+        [k.provider_id, k.provider_info, k.ciphertext]
+            .iter()
+            .all(|part| part.len() <= field)
+    };
+    if keys.is_empty() || keys.len() > field || !keys.iter().all(fits) {
+        return Err(Error::new(
+            ErrorType::Internal,
+            "a message carries 1 to 65,535 encrypted data keys, each part of at most 65,535 bytes",
+        ));
+    }
+    if !(1..=format::MAX_FRAME_LENGTH).contains(&frame_length) {
+        return Err(Error::new(
+            ErrorType::Internal,
+            "a frame length is 1 to 2^31 - 1 bytes",
+        ));
+    }
     let context = canonical_context(context);
     if context.len() > field {
         return Err(Error::invalid_request(
@@ -141,15 +176,20 @@ pub fn seal_framed(
         .map_err(|_| Error::new(ErrorType::Internal, "the random generator failed"))?;
     let commitment = COMMITTING.commitment(data_key.bytes(), &message_id)?;
     let key = COMMITTING.message_key(data_key.bytes(), &message_id)?;
-    let keys = [EncryptedDataKey {
-        provider_id: KMS_PROVIDER_ID,
-        provider_info: key_arn.as_bytes(),
-        ciphertext: encrypted_key,
-    }];
     let frame = frame_length as usize;
+    let sizes: Vec<(usize, usize, usize)> = keys
+        .iter()
+        .map(|k| {
+            (
+                k.provider_id.len(),
+                k.provider_info.len(),
+                k.ciphertext.len(),
+            )
+        })
+        .collect();
     let mut out = Vec::with_capacity(format::message_len(
         context.len(),
-        &[(KMS_PROVIDER_ID.len(), key_arn.len(), encrypted_key.len())],
+        &sizes,
         frame,
         plaintext.len(),
     ));
@@ -158,7 +198,7 @@ pub fn seal_framed(
         COMMITTING,
         &message_id,
         &context,
-        &keys,
+        keys,
         frame_length,
         &commitment,
     );
@@ -257,7 +297,7 @@ pub fn open(message: &Message<'_>, data_key: &DataKey) -> Result<SecretBytes, Er
     })?;
     let mut out = SecretBytes::zeroed(message.plaintext_len());
     let mut at = 0;
-    for segment in &message.body {
+    for segment in message.segments() {
         let len = segment.ciphertext.len();
         let aad = format::body_aad(
             message.message_id,

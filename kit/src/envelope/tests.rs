@@ -126,7 +126,7 @@ fn a_sealed_message_has_the_documented_layout_and_round_trips() {
         }]
     );
     assert_eq!(m.frame_length, FRAME_LENGTH);
-    assert_eq!(m.body.len(), 1, "one final frame");
+    assert_eq!(m.segment_count(), 1, "one final frame");
     assert_eq!(
         sealed.len(),
         sealed_len(&canonical_context(&c), ARN, b"edk-bytes", 14)
@@ -147,8 +147,9 @@ fn a_payload_of_whole_frames_ends_with_an_empty_final_frame_as_the_esdk_writes_i
         let plaintext = vec![5u8; len];
         let sealed = seal_framed(&key(), ARN, b"k", &HashMap::new(), &plaintext, 64).unwrap();
         let m = parse(&sealed).unwrap();
-        assert_eq!(m.body.len(), frames, "{len} bytes");
-        let last = m.body.last().unwrap();
+        assert_eq!(m.segment_count(), frames, "{len} bytes");
+        assert_eq!(m.segments().count(), frames, "{len} bytes");
+        let last = m.segments().last().unwrap();
         assert_eq!(last.aad_string, format::FINAL_FRAME_AAD);
         assert_eq!(last.ciphertext.len(), len % 64, "{len} bytes");
         assert_eq!(open(&m, &key()).unwrap().to_vec(), plaintext, "{len} bytes");
@@ -191,12 +192,7 @@ fn frames_out_of_order_are_refused_before_decryption() {
     let sealed = seal_framed(&key(), ARN, b"k", &HashMap::new(), &[1u8; 200], 64).unwrap();
     let m = parse(&sealed).unwrap();
     // Swap the first two frames' bytes (both 4 + 12 + 64 + 16 = 96 bytes long).
-    let first = sealed.len()
-        - m.body
-            .iter()
-            .map(|s| 32 + s.ciphertext.len())
-            .sum::<usize>()
-        - 8;
+    let first = sealed.len() - m.segments().map(|s| 32 + s.ciphertext.len()).sum::<usize>() - 8;
     let mut swapped = sealed.clone();
     let (a, b) = swapped[first..first + 192].split_at_mut(96);
     a.swap_with_slice(b);

@@ -5,7 +5,8 @@
 //!   decoded (why: see the type);
 //! - [`fields`]: [`Fields`](fields::Fields), how an operation reads and validates its fields;
 //! - [`base64`]: strict base64 in, and base64 written piece by piece into the response;
-//! - [`raw`]: the guard that turns a body that is not JSON into a typed `InvalidRequest`.
+//! - [`raw`]: the guard that turns a body that is not JSON into a typed `InvalidRequest`, and
+//!   how a layer in front of the runtime refuses an event.
 
 pub mod base64;
 pub mod fields;
@@ -22,11 +23,6 @@ use std::fmt;
 
 /// Lambda's synchronous payload limit, for the request and for the response.
 pub const LAMBDA_PAYLOAD_LIMIT: usize = 6_291_456;
-
-/// Prefix by which the layers in front of the runtime's parse (the [`raw`] guard, the memory
-/// budget) mark an event they refused: followed by an `errorType` name, `": "` and the message
-/// ([`raw::refusal`]).
-pub const REFUSED_MARKER: &str = "\u{0}kms-lambda: refused: ";
 
 /// Top-level strings this long or longer that are valid base64 are decoded while the event is
 /// parsed (see [`Event`]). Below it a copy costs nothing worth avoiding, and short fields
@@ -54,7 +50,6 @@ impl Event {
     pub fn object(&self, hint: &str) -> Result<&Map<String, Value>, Error> {
         match &self.json {
             Value::Object(obj) => Ok(obj),
-            Value::String(s) if s.starts_with(REFUSED_MARKER) => Err(raw::refused(s)),
             other => Err(Error::invalid_request(format!(
                 "the event must be a JSON object with an \"operation\" field ({hint}), got {}",
                 type_name(other)
@@ -419,17 +414,16 @@ mod tests {
     }
 
     #[test]
-    fn a_malformed_event_marked_by_the_raw_event_guard_says_so() {
-        let marked: Value = serde_json::from_slice(&raw::refusal(
-            ErrorType::InvalidRequest,
-            "the event is not valid JSON (expected value at line 1 column 2)",
-        ))
-        .unwrap();
-        let e = err(Event::from(marked).object("use \"probe\""));
-        assert_eq!(e.kind(), ErrorType::InvalidRequest);
-        assert_eq!(
-            e.message(),
-            "the event is not valid JSON (expected value at line 1 column 2)"
-        );
+    fn a_string_is_no_event_whatever_it_says() {
+        // What refusals once looked like inside an event: now just a string, answered as one.
+        for text in [
+            "\u{0}kms-lambda: refused: KmsThrottled: forged text",
+            "KmsThrottled",
+        ] {
+            let e = err(Event::from(json!(text)).object("use \"probe\""));
+            assert_eq!(e.kind(), ErrorType::InvalidRequest);
+            assert!(e.message().ends_with("got a string"), "{e}");
+            assert!(!e.message().contains("forged") && !e.message().contains("Throttled"));
+        }
     }
 }

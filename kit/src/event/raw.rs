@@ -1,27 +1,67 @@
-//! A guard in front of the runtime's own deserialisation, for events that are not JSON.
+//! A guard in front of the runtime's own deserialisation, for events that are not JSON; and how
+//! a layer in front of the runtime refuses an event ([`Refusals`]).
 //!
 //! Left alone, `lambda_runtime` answers a non-JSON body with an `errorType` naming its own
 //! internal type, and a body that is not UTF-8 makes its trace logging fail in a way that
 //! stops the poll loop. Neither reaches a real Lambda through `Invoke` (which requires JSON),
-//! but a template's failure behaviour should not depend on the caller. This layer replaces
-//! such a body with a [`refusal`] carrying the parser's position, so the handler answers
-//! `InvalidRequest` like any other bad event. The replacement never contains bytes of the
-//! original body. (The memory budget, `kit::memory`, refuses events the same way.)
+//! but a function's failure behaviour should not depend on the caller. This layer refuses such
+//! a body as `InvalidRequest`, naming the parser's position, like any other bad event. (The
+//! memory budget, `memory`, refuses events the same way.)
 
 use crate::error::{Error, ErrorType};
-use crate::event::REFUSED_MARKER;
 use lambda_runtime::tower::{Layer, Service};
 use lambda_runtime::LambdaInvocation;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
-/// Layer installing [`Guard`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RawEventGuard;
+/// Events refused before the runtime parsed them, kept beside the event under the request id
+/// Lambda gave the invocation — never inside the event, where a caller could write one: no
+/// content of any event can choose its own `errorType` or message. A refused event's body is
+/// replaced by `{}` (nothing of it is kept, a large one is freed at once); the handler answers
+/// the refusal before it looks at the event ([`App::handle`](crate::App::handle)).
+#[derive(Debug, Clone, Default)]
+pub struct Refusals(Arc<Mutex<HashMap<String, Error>>>);
+
+impl Refusals {
+    /// Refuses `invocation` with `error`.
+    pub(crate) fn refuse(&self, invocation: &mut LambdaInvocation, error: Error) {
+        self.lock()
+            .insert(invocation.context.request_id.clone(), error);
+        invocation.body = b"{}".to_vec().into();
+    }
+
+    /// The refusal of the invocation `request_id`, if a layer refused it; taken, so it is
+    /// answered once.
+    pub(crate) fn take(&self, request_id: &str) -> Option<Error> {
+        self.lock().remove(request_id)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Error>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Layer installing [`Guard`]; made by [`App::raw_event_guard`](crate::App::raw_event_guard).
+#[derive(Debug, Clone)]
+pub struct RawEventGuard {
+    refusals: Refusals,
+}
+
+impl RawEventGuard {
+    /// A guard recording its refusals in `refusals`, which the handler answers.
+    pub(crate) fn new(refusals: Refusals) -> Self {
+        RawEventGuard { refusals }
+    }
+}
 
 impl<S> Layer<S> for RawEventGuard {
     type Service = Guard<S>;
     fn layer(&self, inner: S) -> Guard<S> {
-        Guard { inner }
+        Guard {
+            inner,
+            refusals: self.refusals.clone(),
+        }
     }
 }
 
@@ -29,6 +69,7 @@ impl<S> Layer<S> for RawEventGuard {
 #[derive(Debug, Clone)]
 pub struct Guard<S> {
     inner: S,
+    refusals: Refusals,
 }
 
 impl<S> Service<LambdaInvocation> for Guard<S>
@@ -45,34 +86,14 @@ where
 
     fn call(&mut self, mut req: LambdaInvocation) -> Self::Future {
         if let Some(reason) = malformed(&req.body) {
-            req.body = refusal(
+            let error = Error::new(
                 ErrorType::InvalidRequest,
-                &format!("the event is not valid JSON ({reason})"),
-            )
-            .into();
+                format!("the event is not valid JSON ({reason})"),
+            );
+            self.refusals.refuse(&mut req, error);
         }
         self.inner.call(req)
     }
-}
-
-/// The event that stands for one refused before the runtime parsed it: a JSON string the handler
-/// turns back into an error of `kind` with `message` ([`refused`]), with its EMF line like any
-/// other failed invocation.
-pub fn refusal(kind: ErrorType, message: &str) -> Vec<u8> {
-    let marked = serde_json::Value::String(format!("{REFUSED_MARKER}{kind}: {message}"));
-    serde_json::to_vec(&marked).unwrap_or_default()
-}
-
-/// The error a [`refusal`] stands for (`marked` starts with [`REFUSED_MARKER`]).
-pub fn refused(marked: &str) -> Error {
-    let rest = marked.strip_prefix(REFUSED_MARKER).unwrap_or(marked);
-    let (name, message) = rest.split_once(": ").unwrap_or(("Internal", rest));
-    let kind = ErrorType::ALL
-        .iter()
-        .copied()
-        .find(|k| k.as_str() == name)
-        .unwrap_or(ErrorType::Internal);
-    Error::new(kind, message)
 }
 
 /// Why `body` is not a JSON document, or `None` if it is one.

@@ -18,34 +18,40 @@ use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use tokio::time::Instant;
 
-/// One invocation's access to KMS: the shared client, this invocation's time budget and
-/// recorder, and the kind of key its operation uses.
+/// One invocation's access to KMS: the shared client, this invocation's deadline and recorder,
+/// and the kind of key its operation uses.
 #[derive(Debug, Clone)]
 pub struct Kms {
     client: Arc<aws_sdk_kms::Client>,
-    timeout: Duration,
+    until: Instant,
     recorder: Arc<Recorder>,
     kind: &'static Key,
 }
 
 impl Kms {
-    /// A handle on `client` whose calls must finish within `timeout` (time left in the
-    /// invocation minus the margin), report to `recorder`, and are made for an operation that
-    /// uses keys of `kind`.
+    /// A handle on `client` whose calls must all finish by `until` (the invocation's deadline
+    /// less the margin), report to `recorder`, and are made for an operation that uses keys of
+    /// `kind`.
     pub(crate) fn new(
         client: Arc<aws_sdk_kms::Client>,
-        timeout: Duration,
+        until: Instant,
         recorder: Arc<Recorder>,
         kind: &'static Key,
     ) -> Self {
         Kms {
             client,
-            timeout,
+            until,
             recorder,
             kind,
         }
+    }
+
+    /// When every call must have finished: the invocation's deadline less the margin
+    /// (`KMS_DEADLINE_MARGIN_MS`), the same instant for every call of the invocation.
+    pub fn deadline(&self) -> Instant {
+        self.until
     }
 
     /// The SDK client, to build a request with.
@@ -61,10 +67,12 @@ impl Kms {
     /// Sends one KMS call: `request` is the SDK's `send()` future for API `operation` on key
     /// `key_id` (both named in error messages).
     ///
-    /// The whole call — every attempt and backoff — is bounded by the invocation's deadline
-    /// with a plain Tokio timeout (rather than a per-call SDK operation-timeout override, which
-    /// rebuilds the SDK's runtime plugins on every call); when it fires the request is dropped
-    /// and the answer is `DeadlineExceeded`. The client-level interceptor finds this
+    /// The whole call — every attempt and backoff — ends by the invocation's deadline less the
+    /// margin, a plain Tokio deadline (rather than a per-call SDK operation-timeout override,
+    /// which rebuilds the SDK's runtime plugins on every call); when it passes the request is
+    /// dropped and the answer is `DeadlineExceeded`. The instant is the invocation's, not a
+    /// duration each call starts afresh: however many calls an operation makes one after
+    /// another, the last one still ends in time. The client-level interceptor finds this
     /// invocation's recorder in a task-local set here, so concurrent invocations never mix
     /// their measurements.
     pub async fn call<T, E>(
@@ -111,22 +119,22 @@ impl Kms {
             operation,
             key_id,
             kind: self.kind,
-            timeout_ms: self.timeout.as_millis(),
+            timeout_ms: self
+                .until
+                .saturating_duration_since(Instant::now())
+                .as_millis(),
         }
     }
 
-    /// The call within the deadline, measured; `DeadlineExceeded` if it does not finish.
+    /// The call by the deadline, measured; `DeadlineExceeded` if it does not finish.
     async fn send<T, E>(
         &self,
         call: KmsCall<'_>,
         request: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     ) -> Result<Result<T, SdkError<E, HttpResponse>>, Error> {
-        tokio::time::timeout(
-            self.timeout,
-            metrics::record(self.recorder.clone(), request),
-        )
-        .await
-        .map_err(|_| error::deadline_exceeded(call))
+        tokio::time::timeout_at(self.until, metrics::record(self.recorder.clone(), request))
+            .await
+            .map_err(|_| error::deadline_exceeded(call))
     }
 }
 

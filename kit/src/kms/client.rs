@@ -6,7 +6,7 @@ use crate::config::{Config, ConfigError};
 use crate::error::{Error, ErrorType};
 use crate::kms::lazy::BuildClient;
 use crate::kms::metrics::WireInterceptor;
-use crate::kms::skew::{self, ExpiredSignatureClassifier, OffsetClock};
+use crate::kms::skew::{ExpiredSignatureClassifier, OffsetClock};
 use aws_config::environment::region::EnvironmentVariableRegionProvider;
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::profile::ProfileFileRegionProvider;
@@ -70,10 +70,11 @@ impl SdkClientBuilder {
     pub async fn prepare(&self) -> Result<(), ConfigError> {
         let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
             .or_else(ProfileFileRegionProvider::new());
+        // The retry configuration as the SDK reads it from the environment (AWS_RETRY_MODE,
+        // AWS_NEW_RETRIES_2026, …); `client_config` sets the attempts from KMS_MAX_ATTEMPTS.
         let sdk = aws_config::defaults(BehaviorVersion::latest())
             .region(region)
             .time_source(OffsetClock::new(self.clock_offset_seconds))
-            .retry_config(skew::retry_config(self.max_attempts))
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
                     .connect_timeout(CONNECT_TIMEOUT)
@@ -107,11 +108,21 @@ impl SdkClientBuilder {
 
     /// The client configuration, from an already loaded `SdkConfig`. A builder, so tests can
     /// check the policy or add to it without loading anything.
+    ///
+    /// The retry configuration is the SDK's own, as the environment sets it — standard mode by
+    /// default; `AWS_RETRY_MODE=adaptive`, and `AWS_NEW_RETRIES_2026=true` (retry behaviour 2.1,
+    /// to become the SDK's default) are honoured, not pinned — with the attempts of
+    /// `KMS_MAX_ATTEMPTS`. The expired-signature retry draws on the same attempts.
     pub fn client_config(&self, sdk: &aws_config::SdkConfig) -> aws_sdk_kms::config::Builder {
         // The SDK's skew interceptor and classifier are installed by default and stay on
         // (unless AWS_DISABLE_CLOCK_SKEW_CORRECTION=true, which `sdk` carries through).
         // Ours adds the expired-signature retry the SDK skips when skew is under 4 min.
-        let builder = aws_sdk_kms::config::Builder::from(sdk);
+        let retry = sdk
+            .retry_config()
+            .cloned()
+            .unwrap_or_else(aws_sdk_kms::config::retry::RetryConfig::standard)
+            .with_max_attempts(self.max_attempts);
+        let builder = aws_sdk_kms::config::Builder::from(sdk).retry_config(retry);
         if self.retry_expired_signatures {
             builder.retry_classifier(ExpiredSignatureClassifier)
         } else {
@@ -139,9 +150,9 @@ impl BuildClient for SdkClientBuilder {
                 self.prepared().expect("prepared just now")
             }
         };
-        Ok(aws_sdk_kms::Client::from_conf(
-            self.client_config(&sdk).build(),
-        ))
+        let conf = self.client_config(&sdk).build();
+        tracing::debug!(retry = ?conf.retry_config(), "KMS client retry configuration");
+        Ok(aws_sdk_kms::Client::from_conf(conf))
     }
 
     async fn refresh(&self) {
@@ -221,7 +232,7 @@ mod tests {
             .credentials_provider(aws_sdk_kms::config::SharedCredentialsProvider::new(
                 Credentials::for_tests(),
             ))
-            .retry_config(skew::retry_config(4));
+            .retry_config(crate::kms::skew::retry_config(4));
         if let Some(d) = disable_skew {
             b = b.disable_clock_skew_correction(d);
         }
@@ -248,6 +259,31 @@ mod tests {
         let retry = conf.retry_config().unwrap();
         assert_eq!(retry.mode(), RetryMode::Standard);
         assert_eq!(retry.max_attempts(), 4);
+    }
+
+    #[test]
+    fn the_sdks_retry_settings_are_honoured_with_our_attempts() {
+        // What aws-config reads from AWS_NEW_RETRIES_2026=true and AWS_RETRY_MODE=adaptive.
+        let loaded = aws_sdk_kms::config::retry::RetryConfig::adaptive()
+            .with_max_attempts(7)
+            .with_retry_spec(aws_smithy_types::retry::RetrySpec::v2_1());
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .retry_config(loaded)
+            .build();
+        let conf = builder().client_config(&sdk).build();
+        let retry = conf.retry_config().unwrap();
+        assert_eq!(retry.mode(), RetryMode::Adaptive);
+        assert_eq!(
+            retry.retry_spec(),
+            Some(&aws_smithy_types::retry::RetrySpec::v2_1())
+        );
+        assert_eq!(
+            retry.max_attempts(),
+            4,
+            "KMS_MAX_ATTEMPTS, not AWS_MAX_ATTEMPTS"
+        );
     }
 
     #[test]

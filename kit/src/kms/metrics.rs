@@ -8,11 +8,15 @@
 //! One [`Recorder`] lives for one invocation. The [`WireInterceptor`] is installed once on the
 //! client; it finds the invocation's recorder in a task-local set by [`record`] around each KMS
 //! call, so concurrent invocations never mix numbers and no per-call SDK configuration (which
-//! costs a runtime-plugin rebuild on every call) is needed.
+//! costs a runtime-plugin rebuild on every call) is needed. The same way it puts the
+//! invocation's own X-Ray trace header on each request: the SDK's recursion-detection
+//! interceptor takes it from `_X_AMZN_TRACE_ID`, which the runtime can only set when
+//! invocations come one at a time.
 
 use crate::kms::amz_date;
 use aws_sdk_kms::config::interceptors::{
-    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+    BeforeTransmitInterceptorContextMut, BeforeTransmitInterceptorContextRef,
+    FinalizerInterceptorContextRef,
 };
 use aws_sdk_kms::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -41,10 +45,12 @@ pub struct Measurements {
     pub clock_skew_ms: Option<i64>,
 }
 
-/// Collects one invocation's measurements. Cheap to create; shared with the interceptors.
+/// Collects one invocation's measurements, and carries its trace header. Cheap to create;
+/// shared with the interceptors.
 #[derive(Debug)]
 pub struct Recorder {
     started: Instant,
+    trace_id: Option<String>,
     state: Mutex<State>,
 }
 
@@ -55,10 +61,12 @@ struct State {
 }
 
 impl Recorder {
-    /// Starts the clock for `InitToSendMs`: call at handler entry.
-    pub fn start() -> Arc<Self> {
+    /// Starts the clock for `InitToSendMs`: call at handler entry, with the invocation's X-Ray
+    /// trace header (`Lambda-Runtime-Trace-Id`), which every KMS request of it then carries.
+    pub fn start(trace_id: Option<String>) -> Arc<Self> {
         Arc::new(Recorder {
             started: Instant::now(),
+            trace_id: trace_id.filter(|t| !t.is_empty()),
             state: Mutex::default(),
         })
     }
@@ -103,7 +111,10 @@ impl Recorder {
     }
 }
 
-/// The SDK interceptor that feeds a [`Recorder`].
+/// The header that ties a request to its invocation's X-Ray trace.
+const TRACE_HEADER: &str = "x-amzn-trace-id";
+
+/// The SDK interceptor that feeds a [`Recorder`], and puts its trace header on each request.
 #[derive(Debug, Default)]
 pub struct WireInterceptor;
 
@@ -129,7 +140,28 @@ impl Storable for SignedAt {
 
 impl Intercept for WireInterceptor {
     fn name(&self) -> &'static str {
-        "kms-lambda::WireInterceptor"
+        "kms-lambda-kit::WireInterceptor"
+    }
+
+    fn modify_before_signing(
+        &self,
+        ctx: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        // This invocation's trace header, whichever interceptor ran first: the SDK's recursion
+        // detection leaves a header it finds, and an environment variable it might have read
+        // belongs to no invocation in particular when several run at once.
+        let _ = CURRENT.try_with(|r| {
+            if let Some(trace_id) = &r.trace_id {
+                // A value HTTP cannot carry (Lambda sends ASCII) is left out, not fatal.
+                let _ = ctx
+                    .request_mut()
+                    .headers_mut()
+                    .try_insert(TRACE_HEADER, trace_id.clone());
+            }
+        });
+        Ok(())
     }
 
     fn read_after_signing(
@@ -369,7 +401,7 @@ mod tests {
 
     #[test]
     fn the_recorder_keeps_the_first_send_and_the_oldest_signature() {
-        let r = Recorder::start();
+        let r = Recorder::start(None);
         std::thread::sleep(Duration::from_millis(5));
         r.on_send(Duration::from_millis(2), Some(0));
         r.on_attempt_end();

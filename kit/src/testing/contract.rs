@@ -223,6 +223,34 @@ fn body(raw: Vec<u8>, aliases: &[(String, String)]) -> Vec<u8> {
     serde_json::to_vec(&with_aliases(&event, aliases)).expect("JSON")
 }
 
+/// A value of the event — twelve characters of a string, but of a `keyId` (the key a message
+/// may name) — that `message` repeats: messages name fields and keys, never a value.
+fn echoed(raw: &[u8], message: &str) -> Option<String> {
+    fn strings<'a>(v: &'a Value, key: Option<&str>, out: &mut Vec<&'a str>) {
+        match v {
+            Value::String(s) if key != Some("keyId") => out.push(s),
+            Value::Array(a) => a.iter().for_each(|x| strings(x, None, out)),
+            Value::Object(o) => o.iter().for_each(|(k, x)| strings(x, Some(k), out)),
+            _ => {}
+        }
+    }
+    let event: Value = serde_json::from_slice(raw).ok()?;
+    let mut values = Vec::new();
+    strings(&event, None, &mut values);
+    values
+        .into_iter()
+        .flat_map(|v| {
+            // Any 12-character window of a value (on character boundaries).
+            let chars: Vec<(usize, char)> = v.char_indices().collect();
+            (0..chars.len().saturating_sub(11)).map(move |i| {
+                let end = chars.get(i + 12).map_or(v.len(), |(b, _)| *b);
+                &v[chars[i].0..end]
+            })
+        })
+        .find(|w| w.trim().chars().count() == 12 && message.contains(w))
+        .map(str::to_string)
+}
+
 /// What happened, in the terms of `expected.json`.
 fn matches(want: &Value, out: &Outcome) -> bool {
     match (want, out) {
@@ -280,12 +308,17 @@ pub async fn bad_input(project: &Project) {
             .and_then(|v| v["operation"].as_str().map(str::to_string));
         let out = h
             .emulator
-            .invoke_raw(body(raw, &aliases), Duration::from_secs(10))
+            .invoke_raw(body(raw.clone(), &aliases), Duration::from_secs(10))
             .await;
         if let Outcome::Err { message, .. } = &out {
             if message.is_empty() || message.contains('\n') || message.len() >= 1000 {
                 wrong.push(format!(
                     "{name}: a message must be one line under 1,000 bytes: {message:?}"
+                ));
+            }
+            if let Some(value) = echoed(&raw, message) {
+                wrong.push(format!(
+                    "{name}: the message repeats {value:?} from the event: {message}"
                 ));
             }
         }
@@ -296,6 +329,19 @@ pub async fn bad_input(project: &Project) {
         // a case that names an operation of the table reaches it (its EMF line says so); only
         // a dispatch case may name one the table lacks.
         let line = h.function.emf_wait(i + 1).await[i].clone();
+        if let Value::String(error_type) = want {
+            let logged = if error_type == "ok" {
+                "None"
+            } else {
+                error_type
+            };
+            if line["ErrorType"] != logged {
+                wrong.push(format!(
+                    "{name}: its EMF line counts ErrorType {}, not {logged}",
+                    line["ErrorType"]
+                ));
+            }
+        }
         let named_for = rows
             .iter()
             .filter(|r| name.starts_with(&format!("{}-", kebab(r.name))))

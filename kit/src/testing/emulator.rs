@@ -66,6 +66,7 @@ impl Outcome {
 
 struct Pending {
     id: String,
+    trace_id: String,
     body: Bytes,
     deadline_ms: u64,
 }
@@ -160,18 +161,23 @@ impl Emulator {
         self.state.restored.send_replace(true);
     }
 
+    /// The X-Ray trace header the emulator gives the invocation numbered `n` (from 0), as
+    /// Lambda's `Lambda-Runtime-Trace-Id`: each invocation its own.
+    pub fn trace_id(n: usize) -> String {
+        format!("Root=1-6a000000-{n:024x};Parent={n:016x};Sampled=0")
+    }
+
     /// Queues an event (raw bytes) with `timeout` until its deadline; resolves with the answer.
     pub fn submit(&self, body: impl Into<Bytes>, timeout: Duration) -> oneshot::Receiver<Outcome> {
-        let id = format!(
-            "req-{:04}",
-            self.state.next_id.fetch_add(1, Ordering::SeqCst)
-        );
+        let n = self.state.next_id.fetch_add(1, Ordering::SeqCst);
+        let id = format!("req-{n:04}");
         let deadline = SystemTime::now() + timeout;
         let (tx, rx) = oneshot::channel();
         self.state.waiting.lock().unwrap().insert(id.clone(), tx);
         let deadline_ms = deadline.duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
         let _ = self.state.queue_tx.send(Pending {
             id,
+            trace_id: Self::trace_id(n),
             body: body.into(),
             deadline_ms,
         });
@@ -223,10 +229,7 @@ async fn route(s: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<By
                         "Lambda-Runtime-Invoked-Function-Arn",
                         "arn:aws:lambda:us-east-1:123456789012:function:kms-lambda-test",
                     )
-                    .header(
-                        "Lambda-Runtime-Trace-Id",
-                        "Root=1-00000000-000000000000000000000000;Sampled=0",
-                    )
+                    .header("Lambda-Runtime-Trace-Id", &p.trace_id)
                     .body(Full::new(p.body))
                     .unwrap(),
                 None => reply(StatusCode::INTERNAL_SERVER_ERROR, "emulator closed"),

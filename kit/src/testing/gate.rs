@@ -52,6 +52,8 @@ pub struct Call {
     pub target: String,
     /// The `KeyId` its body names, if any.
     pub key_id: Option<String>,
+    /// Its `X-Amzn-Trace-Id` header, if any.
+    pub trace_id: Option<String>,
 }
 
 /// A canned answer for fault injection.
@@ -321,12 +323,14 @@ fn respond(status: u16, body: String, now: SystemTime) -> Response<Full<Bytes>> 
 
 async fn handle(s: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Reset> {
     s.requests.fetch_add(1, Ordering::SeqCst);
-    let target = req
-        .headers()
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let target = header("x-amz-target").unwrap_or_default();
+    let trace_id = header("x-amzn-trace-id");
     let (parts, body) = req.into_parts();
     let body = body
         .collect()
@@ -336,7 +340,11 @@ async fn handle(s: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<B
     let key_id = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v["KeyId"].as_str().map(str::to_string));
-    s.calls.lock().unwrap().push(Call { target, key_id });
+    s.calls.lock().unwrap().push(Call {
+        target,
+        key_id,
+        trace_id,
+    });
     let (late, canned, hang, reset) = {
         let mut f = s.lock();
         let reset = f.reset > 0;

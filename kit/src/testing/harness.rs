@@ -203,6 +203,15 @@ impl Harness {
             vars.push(("SSL_CERT_FILE", bundle.display().to_string()));
         }
         vars.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
+        // KMS_LAMBDA_TEST_FUNCTION_ENV="NAME=value,…": more for every function a test starts, so
+        // a whole test binary can run under a setting (e.g. the SDK's AWS_NEW_RETRIES_2026).
+        let extra = std::env::var("KMS_LAMBDA_TEST_FUNCTION_ENV").unwrap_or_default();
+        let extra: Vec<(String, String)> = extra
+            .split(',')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        vars.extend(extra.iter().map(|(k, v)| (k.as_str(), v.clone())));
         let function = Function::spawn(project.binary, &emulator, &vars);
         Harness {
             emulator,

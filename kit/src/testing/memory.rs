@@ -202,6 +202,13 @@ fn seal(key: &str, context: &Value, plaintext: &Value) -> String {
     STANDARD.encode([&[1u8][..], facts.as_bytes()].concat())
 }
 
+/// A data key as this KMS's `GenerateDataKey` encrypts it, under `key` (as a request names it)
+/// and `context`: what a test puts in an envelope it makes.
+pub fn encrypted_data_key(key: &str, context: &Value, data_key: &[u8]) -> Vec<u8> {
+    let sealed = seal(key, context, &json!(STANDARD.encode(data_key)));
+    STANDARD.decode(sealed).expect("base64 of our own making")
+}
+
 fn open(blob_b64: &str) -> Option<Value> {
     let blob = STANDARD.decode(blob_b64).ok()?;
     serde_json::from_slice(blob.strip_prefix(&[1u8])?).ok()

@@ -215,3 +215,92 @@ fn rendered(
     let written = render(&text, keys, operations)?;
     Ok((text, written))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::test_kinds::DATA;
+    use crate::operation::{Ctx, Operation};
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+
+    static MAC: Key = Key {
+        name: "MAC",
+        variable: "KMS_MAC_KEY_ID",
+        spec: KeySpec::Hmac256,
+        usage: KeyUsageType::GenerateVerifyMac,
+        purpose: " Signs webhooks.",
+    };
+    use crate::reply::{respond, Reply};
+    use crate::{Error, Fields};
+
+    /// `{"operation": "sign"}` on the MAC kind of key, calling `kms:GenerateMac`.
+    struct Sign;
+
+    impl Operation for Sign {
+        const NAME: &'static str = "sign";
+        const FIELDS: &'static [&'static str] = &[];
+        const RESPONSE: &'static [&'static str] = &[];
+        const KEY: &'static Key = &MAC;
+        const IAM_ACTIONS: &'static [&'static str] = &["kms:GenerateMac"];
+        fn parse(_: &Fields<'_>) -> Result<Self, Error> {
+            Ok(Sign)
+        }
+        async fn run(self, _: &Ctx<'_>) -> Result<Reply, Error> {
+            respond(serde_json::json!({}))
+        }
+    }
+
+    static TABLE: &[Entry] = &[Entry::of::<Sign>("sign")];
+
+    fn template(dir: &str, text: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("kms-lambda-kit-{dir}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("template.yaml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    const REGIONS: &str =
+        "Resources:\n  # make template: begin keys\n  # make template: end keys\n  \
+        Fn:\n    Variables:\n      # make template: begin key variables\n      \
+        # make template: end key variables\n    Policies:\n      \
+        # make template: begin least privilege\n      # make template: end least privilege\n\
+        Outputs:\n  # make template: begin key outputs\n  # make template: end key outputs\n";
+
+    #[test]
+    fn inconsistent_tables_write_nothing_and_say_why() {
+        // `sign` uses the MAC kind, which is no row of this key table.
+        let path = template("inconsistent", REGIONS);
+        let e = write(&path, &[&DATA], TABLE).unwrap_err();
+        assert!(
+            e.contains("sign uses the MAC key, which is no row of keys!"),
+            "{e}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            REGIONS,
+            "nothing written"
+        );
+        assert!(check(&path, &[&DATA], TABLE).is_err());
+    }
+
+    #[test]
+    fn the_regions_are_written_then_checked_and_a_missing_marker_is_named() {
+        let path = template("regions", REGIONS);
+        assert!(check(&path, &[&MAC], TABLE)
+            .unwrap_err()
+            .contains("run `make template`"));
+        assert!(write(&path, &[&MAC], TABLE).unwrap(), "written");
+        check(&path, &[&MAC], TABLE).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("MacKey:\n    Type: AWS::KMS::Key"), "{text}");
+        assert!(text.contains("- kms:GenerateMac\n"), "{text}");
+        assert!(
+            !write(&path, &[&MAC], TABLE).unwrap(),
+            "nothing left to change"
+        );
+        let path = template("marker", "Resources: {}\n");
+        let e = write(&path, &[&MAC], TABLE).unwrap_err();
+        assert!(e.contains("no line `# make template: begin keys`"), "{e}");
+    }
+}

@@ -1,0 +1,103 @@
+//! The invocation's deadline, less its margin, bounds an operation however many KMS calls it
+//! makes one after another: each call, each retry and the operation as a whole end by the same
+//! instant, with a typed `DeadlineExceeded` and its EMF line — before Lambda would end the
+//! invocation with `Task timed out` and no answer at all.
+
+use crate::support;
+
+use kms_lambda_kit::envelope::{seal_with_keys, DataKey, EncryptedDataKey, KMS_PROVIDER_ID};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use support::{Harness, Outcome, PROJECT};
+
+/// The function's timeout in these scenarios; its margin is the default 500 ms.
+const TIMEOUT: Duration = Duration::from_secs(3);
+/// How late KMS answers each request.
+const LATE: Duration = Duration::from_millis(900);
+
+/// Sends `event` with [`TIMEOUT`] and KMS answering every request [`LATE`]: the outcome, and
+/// how long the answer took.
+async fn late(h: &Harness, event: &Value) -> (Outcome, Duration) {
+    h.gate.hang(Some(LATE));
+    let started = Instant::now();
+    let out = h
+        .emulator
+        .invoke_raw(serde_json::to_vec(event).unwrap(), TIMEOUT)
+        .await;
+    let took = started.elapsed();
+    h.gate.hang(None);
+    (out, took)
+}
+
+#[tokio::test]
+async fn three_kms_calls_each_answered_late_end_with_the_invocations_deadline() {
+    let h = Harness::start(&PROJECT, &[]).await;
+    // The test hooks' `calls`: three Encrypt calls, one after another.
+    let event = json!({"operation": "calls", "keyId": h.key.alias, "n": "3"});
+    // Without delay all three succeed: the operation works.
+    assert_eq!(h.emulator.invoke(&event).await.ok()["calls"], 3);
+    // 3 × 0.9 s is past 3 s less the 0.5 s margin: the third call is cut at 2.5 s.
+    let (out, took) = late(&h, &event).await;
+    assert_eq!(out.error_type(), "DeadlineExceeded", "{out:?}");
+    assert!(
+        took < TIMEOUT,
+        "answered after {took:?}, past the invocation's deadline"
+    );
+    let line = h.function.emf_wait(2).await[1].clone();
+    assert_eq!(line["ErrorType"], "DeadlineExceeded", "{line}");
+    assert_eq!(line["KmsAttempts"], 3, "{line}");
+}
+
+#[tokio::test]
+async fn an_envelope_decrypt_over_several_data_keys_ends_with_the_invocations_deadline() {
+    let h = Harness::start(&PROJECT, &[]).await;
+    // An envelope carrying three data keys for the function's key: two KMS refuses, then the
+    // real one — each a Decrypt call.
+    let generated = support::admin_client(&support::kms_url())
+        .generate_data_key()
+        .key_id(&h.key.key_id)
+        .key_spec(kms_lambda_kit::aws_sdk_kms::types::DataKeySpec::Aes256)
+        .send()
+        .await
+        .unwrap();
+    let data_key = DataKey::new(generated.plaintext.unwrap().into_inner());
+    let real = generated.ciphertext_blob.unwrap().into_inner();
+    let arn = h.key.arn.as_bytes();
+    let (bad1, bad2) = (vec![1u8; 60], vec![2u8; 60]);
+    let keys: Vec<EncryptedDataKey<'_>> = [&bad1, &bad2, &real]
+        .into_iter()
+        .map(|ciphertext| EncryptedDataKey {
+            provider_id: KMS_PROVIDER_ID,
+            provider_info: arn,
+            ciphertext,
+        })
+        .collect();
+    let sealed = seal_with_keys(
+        &data_key,
+        &keys,
+        &Default::default(),
+        b"three data keys",
+        4096,
+    )
+    .unwrap();
+    let event = json!({"operation": "decrypt", "ciphertext": support::b64(&sealed)});
+    // Without delay the third data key opens it.
+    let opened = h.emulator.invoke(&event).await.ok();
+    assert_eq!(opened["plaintext"], support::b64(b"three data keys"));
+    assert_eq!(
+        h.gate
+            .targets()
+            .iter()
+            .filter(|t| t.ends_with("Decrypt"))
+            .count(),
+        3
+    );
+    let (out, took) = late(&h, &event).await;
+    assert_eq!(out.error_type(), "DeadlineExceeded", "{out:?}");
+    assert!(
+        took < TIMEOUT,
+        "answered after {took:?}, past the invocation's deadline"
+    );
+    let line = h.function.emf_wait(2).await[1].clone();
+    assert_eq!(line["ErrorType"], "DeadlineExceeded", "{line}");
+}

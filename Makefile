@@ -84,7 +84,7 @@ test-build: rust-lint
 
 # Unit tests, the kit's own tests (among them: kit/ is the kit as shipped, kit/MANIFEST), and
 # the integration tests (real binary, Runtime API emulator, local KMS): tests/function.rs.
-unit-and-integration: venv test-build
+unit-and-integration: venv test-build $(LAB_TEST_PREREQS)
 	cargo test --workspace --all-targets --locked
 
 # The keys, aliases, outputs, key variables and role statements of template.yaml, from the key

@@ -5,11 +5,18 @@
 LAB_TESTS := copy-check kit-docs fault-matrix-new-retries
 LAB_RUST_LINT := lab-lint
 LAB_REQUIREMENTS := tools/requirements-lab.txt
+# What the lab's integration tests need besides .venv: the Node.js ESDK peer.
+LAB_TEST_PREREQS := tests/esdk-node/node_modules/.installed
 LAB_HELP := , the copy check
 LAB_TARGETS += \
   "make copy NAME=my-function DEST=../my-function   a new function project from this template (cargo lambda new)" \
   "make kit-manifest  after changing the kit: kit/MANIFEST lists its files as they ship" \
   "make fuzz          fuzz event decoding and envelope parsing (FUZZ_SECONDS each, default 600)"
+
+# The official Node.js AWS Encryption SDK, for tests/esdk_interop.rs (pinned by its lock).
+tests/esdk-node/node_modules/.installed: tests/esdk-node/package.json tests/esdk-node/package-lock.json
+	npm ci --prefix tests/esdk-node --no-audit --no-fund --loglevel=error
+	touch $@
 
 .PHONY: copy template-zip copy-check copy-deploy-check kit-manifest kit-docs fault-matrix-new-retries lab-lint fuzz
 

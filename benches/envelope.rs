@@ -1,7 +1,10 @@
 //! Envelope throughput at 1 MiB, base64 in and out included (what the function does per
-//! event, minus the one KMS call), beside raw AES-256-GCM in place on the same machine; and
-//! the frame-length measurement behind `envelope::FRAME_LENGTH`: seal + open of 1 MiB and of the
-//! largest payload at several frame lengths, with the message's size.
+//! event, minus the one KMS call), beside raw AES-256-GCM in place on the same machine; the
+//! frame-length measurement behind `envelope::FRAME_LENGTH`: seal + open of 1 MiB and of the
+//! largest payload at several frame lengths, with the message's size; and what a signature
+//! costs: signed against unsigned open at 1 MiB and the largest payload, beside what the
+//! unsigned open and one SHA-384 pass allow together, and a fresh process's first signed open
+//! (the verification key's set-up) in CPU time.
 //! Reported as min / median / max over repeated runs, and as a ratio of medians measured in
 //! the same run. Writes bench/results/envelope.{md,json}. Run with `make bench`.
 
@@ -79,7 +82,84 @@ fn measure(runs: usize, f: impl FnMut()) -> Stats {
     measure_mib(runs, 1.0, f)
 }
 
+/// This thread's CPU time.
+fn thread_cpu() -> std::time::Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec it is given.
+    assert_eq!(
+        unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) },
+        0
+    );
+    std::time::Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// The child of [`first_signed_open`]: the message in the file `path`, opened twice; prints the
+/// CPU microseconds of each.
+fn first_signed_open_child(path: &str) {
+    let blob = std::fs::read(path).unwrap();
+    let key = DataKey::new((0..32u8).collect());
+    let mut us = Vec::new();
+    for _ in 0..2 {
+        let t = thread_cpu();
+        let message = envelope::parse(&blob).unwrap();
+        black_box(envelope::open(&message, &key).unwrap());
+        us.push((thread_cpu() - t).as_secs_f64() * 1e6);
+    }
+    println!("{} {}", us[0], us[1]);
+}
+
+/// CPU microseconds of the first and the second open of a signed message of `len` bytes in a
+/// fresh process (medians of `runs` processes): their difference is the set-up the first
+/// signature costs (the curve's tables, the public key decompressed).
+fn first_signed_open(key: &DataKey, len: usize, runs: usize) -> (f64, f64) {
+    let signer = envelope::sign::Signer::generate().unwrap();
+    let context = HashMap::from([(
+        envelope::sign::PUBLIC_KEY.to_string(),
+        signer.public_key().to_string(),
+    )]);
+    let keys = [envelope::EncryptedDataKey {
+        provider_id: envelope::KMS_PROVIDER_ID,
+        provider_info: ARN.as_bytes(),
+        ciphertext: &[1u8; 184],
+    }];
+    let payload = vec![7u8; len];
+    let message = envelope::seal_with_keys(
+        key,
+        &keys,
+        &context,
+        &payload,
+        envelope::FRAME_LENGTH,
+        Some(&signer),
+    )
+    .unwrap();
+    let path = std::env::temp_dir().join(format!("kms-lambda-signed-{}.bin", std::process::id()));
+    std::fs::write(&path, &message).unwrap();
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .env("KMS_LAMBDA_BENCH_FIRST_SIGNED_OPEN", &path)
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut it = text.split_whitespace().map(|v| v.parse::<f64>().unwrap());
+        first.push(it.next().unwrap());
+        second.push(it.next().unwrap());
+    }
+    std::fs::remove_file(&path).unwrap();
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    };
+    (median(first), median(second))
+}
+
 fn main() {
+    if let Ok(path) = std::env::var("KMS_LAMBDA_BENCH_FIRST_SIGNED_OPEN") {
+        return first_signed_open_child(&path);
+    }
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this too, without it:
     // then only check that the code paths work, quickly, and write nothing.
     let full = std::env::args().any(|a| a == "--bench");
@@ -308,6 +388,110 @@ fn main() {
             small.median, big.median
         ));
         json.push(serde_json::json!({"frame_length": frame, "seal_open_1mib_median_mib_s": small.median, "seal_open_largest_median_mib_s": big.median, "framing_bytes_largest": overhead}));
+    }
+    // What a signature costs. Opening a signed message is the unsigned open plus verifying one
+    // ECDSA P-384 signature over the whole message, which is one SHA-384 pass over it: the
+    // bound is those two at their own median speeds, timed alone in this run.
+    md.push_str(
+        "\n| open (no base64), MiB/s median | unsigned (0x0478) | signed (0x0578) | SHA-384 of the message alone | unsigned + SHA-384 allow | signed : allowed |\n|---|---|---|---|---|---|\n",
+    );
+    for (label, data) in [("1 MiB", &payload), ("4,700,000 B", &largest)] {
+        let mib = data.len() as f64 / SIZE as f64;
+        let n = if data.len() > SIZE {
+            runs.div_ceil(4)
+        } else {
+            runs
+        };
+        let unsigned = envelope::seal(&key, ARN, &edk, &context, data).unwrap();
+        let (signed, _) = {
+            let signer = envelope::sign::Signer::generate().unwrap();
+            let mut c = context.clone();
+            c.insert(
+                envelope::sign::PUBLIC_KEY.to_string(),
+                signer.public_key().to_string(),
+            );
+            let keys = [envelope::EncryptedDataKey {
+                provider_id: envelope::KMS_PROVIDER_ID,
+                provider_info: ARN.as_bytes(),
+                ciphertext: &edk,
+            }];
+            let m = envelope::seal_with_keys(
+                &key,
+                &keys,
+                &c,
+                data,
+                envelope::FRAME_LENGTH,
+                Some(&signer),
+            )
+            .unwrap();
+            (m, signer)
+        };
+        let unsigned_m = envelope::parse(&unsigned).unwrap();
+        let signed_m = envelope::parse(&signed).unwrap();
+        let open_unsigned = measure_mib(n, mib, || {
+            black_box(envelope::open(black_box(&unsigned_m), &key).unwrap());
+        });
+        let open_signed = measure_mib(n, mib, || {
+            black_box(envelope::open(black_box(&signed_m), &key).unwrap());
+        });
+        let sha = measure_mib(n, mib, || {
+            black_box(aws_lc_rs::digest::digest(
+                &aws_lc_rs::digest::SHA384,
+                black_box(&signed),
+            ));
+        });
+        let allowed = 1.0 / (1.0 / open_unsigned.median + 1.0 / sha.median);
+        let ratio = open_signed.median / allowed;
+        md.push_str(&format!(
+            "| {label} | {:.0} | {:.0} | {:.0} | {allowed:.0} | {ratio:.2} (target ≥ 0.90) |\n",
+            open_unsigned.median, open_signed.median, sha.median
+        ));
+        json.push(serde_json::json!({"name": format!("signed open, {label}"), "unsigned_median_mib_s": open_unsigned.median, "signed_median_mib_s": open_signed.median, "sha384_median_mib_s": sha.median, "allowed_mib_s": allowed, "ratio": ratio}));
+    }
+    let seal_unsigned = measure(runs, || {
+        black_box(envelope::seal(&key, ARN, &edk, &context, &payload).unwrap());
+    });
+    let seal_signed = measure(runs, || {
+        let signer = envelope::sign::Signer::generate().unwrap();
+        let mut c = context.clone();
+        c.insert(
+            envelope::sign::PUBLIC_KEY.to_string(),
+            signer.public_key().to_string(),
+        );
+        let keys = [envelope::EncryptedDataKey {
+            provider_id: envelope::KMS_PROVIDER_ID,
+            provider_info: ARN.as_bytes(),
+            ciphertext: &edk,
+        }];
+        black_box(
+            envelope::seal_with_keys(
+                &key,
+                &keys,
+                &c,
+                &payload,
+                envelope::FRAME_LENGTH,
+                Some(&signer),
+            )
+            .unwrap(),
+        );
+    });
+    md.push_str(&format!(
+        "\nSeal 1 MiB (no base64), MiB/s median: unsigned {:.0}, signed {:.0} (a key pair made, the message hashed, signed).\n",
+        seal_unsigned.median, seal_signed.median
+    ));
+    let processes = if full { 9 } else { 1 };
+    for len in [100, SIZE] {
+        let (first, second) = first_signed_open(&key, len, processes);
+        // Lambda's CPU share at 128 MB: 128 / 1,769 of a vCPU.
+        let share = 128.0 / 1769.0;
+        md.push_str(&format!(
+            "\nA fresh process's first signed open of a {len}-byte payload: {first:.0} µs CPU \
+             (the next: {second:.0} µs; set-up {:.0} µs), {:.1} ms at the 128 MB CPU share \
+             (median of {processes} processes).\n",
+            first - second,
+            first / 1000.0 / share
+        ));
+        json.push(serde_json::json!({"name": format!("first signed open, {len} B, CPU µs"), "first_us": first, "second_us": second}));
     }
     if !full {
         println!("envelope bench: smoke run only (use `make bench` for numbers)");

@@ -5,8 +5,9 @@ Usage: esdk_peer.py KEY_ARN     (KMS is reached through AWS_ENDPOINT_URL_KMS, as
 
 Reads one JSON request per line on stdin and answers one JSON line on stdout:
   {"op": "encrypt", "plaintext": b64, "context": {...}, "frame_length": n}
-      -> {"message": b64}            the committing, unsigned suite 0x0478, under KEY_ARN
-     ("suite": "0x0178" instead writes message format 1, as ESDK 1.x did, which does not commit)
+      -> {"message": b64}            the SDK's default suite (0x0578: committing, signed), under
+                                     KEY_ARN; "suite": "0x0478" writes the unsigned committing
+                                     one, "0x0178" message format 1, as ESDK 1.x did (no commitment)
   {"op": "decrypt", "message": b64}
       -> {"plaintext": b64, "context": {...}, "suite": "0x0478"} or {"error": "..."}
 with the SDK's default commitment policy (REQUIRE_ENCRYPT_REQUIRE_DECRYPT) and a strict KMS key
@@ -18,6 +19,12 @@ import sys
 
 import aws_encryption_sdk
 from aws_encryption_sdk.identifiers import Algorithm, CommitmentPolicy
+
+
+SUITES = {
+    "0x0478": Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY,
+    "0x0178": Algorithm.AES_256_GCM_IV12_TAG16_HKDF_SHA256,
+}
 
 
 def main():
@@ -33,15 +40,14 @@ def main():
         request = json.loads(line)
         try:
             if request["op"] == "encrypt":
-                v1 = request.get("suite") == "0x0178"
-                message, _ = (legacy if v1 else client).encrypt(
+                suite = request.get("suite")
+                chosen = {} if suite is None else {"algorithm": SUITES[suite]}
+                message, _ = (legacy if suite == "0x0178" else client).encrypt(
                     source=base64.b64decode(request["plaintext"]),
                     key_provider=provider,
                     encryption_context=request.get("context") or {},
-                    algorithm=Algorithm.AES_256_GCM_IV12_TAG16_HKDF_SHA256
-                    if v1
-                    else Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY,
                     frame_length=request["frame_length"],
+                    **chosen,
                 )
                 answer = {"message": base64.b64encode(message).decode()}
             else:

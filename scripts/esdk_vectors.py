@@ -5,6 +5,9 @@ seeds can check this function's envelope code against the ESDK's own bytes witho
 
 Usage: .venv/bin/python scripts/esdk_vectors.py [OUTDIR]
 
+Signed messages carry their data key too: the signature is checked with the public key in
+the message, which needs no key of ours.
+
 Each message is encrypted under a raw AES key (a static test key, not KMS); the data key is
 recovered by unwrapping the message's encrypted data key with that key. The ESDK specification's
 published test vectors are not available offline; these are made by the oracle the issue names.
@@ -68,8 +71,7 @@ def make(name, plaintext, context, algorithm, frame_length, policy=CommitmentPol
         "plaintext": base64.b64encode(plaintext).decode(),
         "message": base64.b64encode(message).decode(),
     }
-    if not algorithm.is_signing():
-        vector["data_key"] = data_key_of(message, header.encryption_context).hex()
+    vector["data_key"] = data_key_of(message, header.encryption_context).hex()
     return vector
 
 
@@ -89,6 +91,11 @@ def main():
         make("v1-0114-framed", text[:3000], {}, Algorithm.AES_128_GCM_IV12_TAG16_HKDF_SHA256, 512, forbid),
         make("v1-0046-non-framed", text[:777], {"a": "b"}, Algorithm.AES_192_GCM_IV12_TAG16, 0, forbid),
         make("v2-0578-signed", text[:100], {"k": "v"}, Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384, 4096, allow),
+        make("v2-0578-signed-framed", text, {"tenant": "acme"}, Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384, 1024),
+        make("v2-0578-signed-non-framed", text[:5000], {}, Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384, 0),
+        make("v1-0378-signed", text, {"a": "b"}, Algorithm.AES_256_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384, 4096, forbid),
+        make("v1-0346-signed", text[:2000], {}, Algorithm.AES_192_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384, 0, forbid),
+        make("v1-0214-signed", text[:3000], {"x": "y"}, Algorithm.AES_128_GCM_IV12_TAG16_HKDF_SHA256_ECDSA_P256, 512, forbid),
     ]
     for v in vectors:
         with open(os.path.join(out, v["name"] + ".json"), "w") as f:

@@ -429,6 +429,7 @@ mod tests {
             &Default::default(),
             b"several data keys",
             64,
+            None,
         )
         .unwrap();
         base64::Engine::encode(&base64::engine::general_purpose::STANDARD, sealed)

@@ -15,12 +15,14 @@
 
 use crate::config::Config;
 use crate::envelope::datakey::DataKeyCache;
+use crate::envelope::{self, Opened, Sealed};
 use crate::error::{Error, ErrorType};
 use crate::event::fields::Fields;
 use crate::event::Event;
 use crate::key::Key;
 use crate::kms::call::Kms;
 use crate::reply::Reply;
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -68,6 +70,35 @@ impl Ctx<'_> {
     /// anything else can bound the wait by it too.
     pub fn deadline(&self) -> tokio::time::Instant {
         self.kms.deadline()
+    }
+
+    /// Seals `plaintext` in an envelope (an AWS Encryption SDK message) under a data key of
+    /// `key` bound to `context`: from the data-key cache or KMS `GenerateDataKey`; `signed`, of
+    /// the signed suite every ESDK writes by default. Context keys beginning `aws-crypto-` are
+    /// the ESDK's: `InvalidRequest`. See [`envelope`].
+    pub async fn seal_envelope(
+        &self,
+        key: &str,
+        context: HashMap<String, String>,
+        plaintext: &[u8],
+        signed: bool,
+    ) -> Result<Sealed, Error> {
+        envelope::seal_for(self.kms, self.data_keys, key, context, plaintext, signed).await
+    }
+
+    /// Opens an envelope as the ESDK's decrypt does: the message checked whole, the commitment
+    /// policy (`ENVELOPE_COMMITMENT_POLICY`), every pair of `stated` (the event's context)
+    /// stored with the same value, the data key from KMS `Decrypt` pinned to `key` (or the
+    /// cache), a signed message's signature, then the frames. Any fault of the message is
+    /// `InvalidCiphertext`, and no plaintext comes back.
+    pub async fn open_envelope(
+        &self,
+        key: &str,
+        ciphertext: &[u8],
+        stated: &HashMap<String, String>,
+    ) -> Result<Opened, Error> {
+        let policy = self.config.commitment;
+        envelope::open_for(self.kms, self.data_keys, policy, key, ciphertext, stated).await
     }
 
     /// The key the event asked for, or the default key of the operation's kind (`KMS_KEY_ID`

@@ -13,13 +13,14 @@
 //! The encryption context: a KMS ciphertext opens only with exactly the context it was made
 //! with (KMS checks it). An envelope stores its context in its header; as the ESDK checks a
 //! reproduced encryption context, every pair the event states must be stored with the same
-//! value, and the response returns the whole stored context.
+//! value, and the response returns the whole stored context — for a signed message (the suite
+//! every ESDK writes by default) that includes its verification key, `aws-crypto-public-key`,
+//! as the ESDK's decrypt returns it. The signature is verified before anything is decrypted.
 
 use super::encrypt::Mode;
 use super::ENCRYPTION;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::EncryptionAlgorithmSpec;
-use kms_lambda_kit::config::CommitmentPolicy;
 use kms_lambda_kit::envelope;
 use kms_lambda_kit::event::LAMBDA_PAYLOAD_LIMIT;
 use kms_lambda_kit::{
@@ -108,31 +109,17 @@ impl Operation for Decrypt {
     async fn run(self, cx: &Ctx<'_>) -> Result<Reply, Error> {
         let key = cx.key_id(self.key_id.as_deref())?;
         if envelope::is_envelope(&self.ciphertext) {
-            let message = envelope::parse(&self.ciphertext)?;
-            let suite = message.suite;
-            if !suite.commits() && cx.config.commitment == CommitmentPolicy::RequireDecrypt {
-                return Err(Error::new(
-                    ErrorType::InvalidCiphertext,
-                    format!(
-                        "the envelope uses {} (0x{:04x}), which does not commit to its data key; \
-                         set ENVELOPE_COMMITMENT_POLICY=REQUIRE_ENCRYPT_ALLOW_DECRYPT to open such \
-                         messages, as the ESDK's policy of that name does",
-                        suite.name, suite.id
-                    ),
-                ));
-            }
-            check_stated_context(&self.context, &message.context)?;
-            let data_key = cx.data_keys.for_message(cx.kms, key, &message).await?;
-            let plaintext = envelope::open(&message, &data_key.key)?;
-            let context = message.context;
+            let opened = cx
+                .open_envelope(key, &self.ciphertext, &self.context)
+                .await?;
             // Memory: the ciphertext goes before the response is written.
             drop(self.ciphertext);
             let body = DecryptResponse {
-                key_id: data_key.key_id,
+                key_id: opened.key_id,
                 mode: Mode::Envelope.as_str(),
-                encryption_context: context,
+                encryption_context: opened.context,
             };
-            return respond_carrying(body, ("plaintext", Payload::Secret(plaintext)));
+            return respond_carrying(body, ("plaintext", Payload::Secret(opened.plaintext)));
         }
         const OP: &str = "Decrypt";
         let context: BTreeMap<String, String> = self.context.clone().into_iter().collect();
@@ -156,36 +143,6 @@ impl Operation for Decrypt {
             ("plaintext", Payload::Secret(plaintext.into())),
         )
     }
-}
-
-/// The ESDK's check of a reproduced encryption context: every pair the event states is stored
-/// with the same value. (Values are never echoed: the message names keys only.)
-fn check_stated_context(
-    stated: &HashMap<String, String>,
-    stored: &BTreeMap<String, String>,
-) -> Result<(), Error> {
-    let mut keys: Vec<&String> = stated
-        .iter()
-        .filter(|(k, v)| stored.get(*k) != Some(*v))
-        .map(|(k, _)| k)
-        .collect();
-    if keys.is_empty() {
-        return Ok(());
-    }
-    keys.sort();
-    let shown: Vec<String> = keys
-        .iter()
-        .take(5)
-        .map(|k| format!("\"{}\"", k.escape_debug()))
-        .collect();
-    Err(Error::new(
-        ErrorType::InvalidCiphertext,
-        format!(
-            "the encryptionContext differs from the one stored in the envelope (key {}): every \
-             pair the event gives must be stored with the same value",
-            shown.join(", ")
-        ),
-    ))
 }
 
 #[cfg(test)]
@@ -213,31 +170,6 @@ mod tests {
                 key_id: None
             }
         );
-    }
-
-    #[test]
-    fn a_stated_context_must_be_a_part_of_the_stored_one() {
-        let stored = BTreeMap::from([
-            ("a".to_string(), "1".to_string()),
-            ("b".to_string(), "2".to_string()),
-        ]);
-        let stated = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        };
-        assert!(check_stated_context(&stated(&[]), &stored).is_ok());
-        assert!(check_stated_context(&stated(&[("a", "1")]), &stored).is_ok());
-        assert!(check_stated_context(&stated(&[("a", "1"), ("b", "2")]), &stored).is_ok());
-        let e = check_stated_context(&stated(&[("a", "secret-guess")]), &stored).unwrap_err();
-        assert_eq!(e.kind(), ErrorType::InvalidCiphertext);
-        assert!(e.message().contains("key \"a\""), "{e}");
-        assert!(
-            !e.message().contains("secret"),
-            "values are never echoed: {e}"
-        );
-        assert!(check_stated_context(&stated(&[("c", "3")]), &stored).is_err());
     }
 
     #[test]
@@ -378,5 +310,46 @@ mod tests {
         // finds its decrypted data key cached.
         assert_eq!(generated, 2, "{calls:?}");
         assert_eq!(decrypted, 2, "{calls:?}");
+    }
+
+    #[tokio::test]
+    async fn a_signed_envelope_round_trips_returning_its_verification_key_and_never_takes_a_cached_data_key(
+    ) {
+        let (app, kms) = app(
+            OPERATIONS,
+            KEYS,
+            &[
+                ("DATA_KEY_CACHE_MAX_AGE_SECONDS", "300"),
+                ("DATA_KEY_CACHE_MAX_MESSAGES", "100"),
+            ],
+        );
+        for _ in 0..2 {
+            let enc = call(&app, json!({"operation":"encrypt","plaintext":"c2lnbmVk","encryptionContext":{"t":"1"},"signed":true}))
+                .await
+                .unwrap();
+            assert_eq!(enc["mode"], "envelope");
+            let blob = STANDARD
+                .decode(enc["ciphertext"].as_str().unwrap())
+                .unwrap();
+            assert_eq!(blob[1..3], [0x05, 0x78], "suite 0x0578");
+            let dec = call(&app, json!({"operation":"decrypt","ciphertext":enc["ciphertext"],"encryptionContext":{"t":"1"}}))
+                .await
+                .unwrap();
+            assert_eq!(dec["plaintext"], "c2lnbmVk");
+            let context = dec["encryptionContext"].as_object().unwrap();
+            assert_eq!(context["t"], "1");
+            assert!(context.contains_key("aws-crypto-public-key"), "{context:?}");
+        }
+        let generated = kms
+            .calls()
+            .iter()
+            .filter(|c| c.starts_with("GenerateDataKey"))
+            .count();
+        assert_eq!(
+            generated,
+            2,
+            "one data key per signed message: {:?}",
+            kms.calls()
+        );
     }
 }

@@ -2,13 +2,16 @@
 //!
 //! ```json
 //! {"operation": "encrypt", "plaintext": "<base64>", "encryptionContext": {"tenant": "acme"},
-//!  "keyId": "optional override", "mode": "optional: direct | envelope"}
+//!  "keyId": "optional override", "mode": "optional: direct | envelope", "signed": false}
 //! ```
 //! → `{"ciphertext": "<base64>", "keyId": "<key ARN>", "mode": "direct"}`
 //!
 //! Up to 4,096 bytes go to KMS `Encrypt` itself (`direct`); larger payloads, up to
 //! [`MAX_ENVELOPE_PLAINTEXT`], are sealed in an envelope under a KMS data key (`envelope`): an
-//! AWS Encryption SDK message any ESDK can open (the kit's `envelope`).
+//! AWS Encryption SDK message any ESDK can open (the kit's `envelope`). `"signed": true` seals
+//! an envelope whatever the size, of the signed suite every ESDK writes by default: its receiver
+//! holds the sender to the message, as a holder of the data key alone cannot forge one.
+//! Context keys beginning `aws-crypto-` are the ESDK's, refused in either mode.
 
 use super::ENCRYPTION;
 use aws_sdk_kms::primitives::Blob;
@@ -66,6 +69,8 @@ pub struct Encrypt {
     pub key_id: Option<String>,
     /// Chosen by size unless the event says.
     pub mode: Mode,
+    /// An envelope of the signed suite (0x0578).
+    pub signed: bool,
 }
 
 /// Sizes and names only, never a value of the event: the plaintext shows its length
@@ -77,6 +82,7 @@ impl std::fmt::Debug for Encrypt {
             .field("context (keys)", &self.context.keys().collect::<Vec<_>>())
             .field("key_id", &self.key_id)
             .field("mode", &self.mode)
+            .field("signed", &self.signed)
             .finish()
     }
 }
@@ -94,13 +100,23 @@ pub struct EncryptResponse {
 
 impl Operation for Encrypt {
     const NAME: &'static str = "encrypt";
-    const FIELDS: &'static [&'static str] = &["plaintext", "encryptionContext", "keyId", "mode"];
+    const FIELDS: &'static [&'static str] =
+        &["plaintext", "encryptionContext", "keyId", "mode", "signed"];
     const RESPONSE: &'static [&'static str] = &["ciphertext", "keyId", "mode"];
     const KEY: &'static Key = &ENCRYPTION;
     const IAM_ACTIONS: &'static [&'static str] = &["kms:Encrypt", "kms:GenerateDataKey"];
 
     fn parse(fields: &Fields<'_>) -> Result<Self, Error> {
         let requested = fields.choice("mode", &["direct", "envelope"])?;
+        let signed = fields.flag("signed")?;
+        if signed && requested == Some("direct") {
+            return Err(Error::invalid_request(
+                "\"signed\": true seals an envelope; KMS Encrypt (\"mode\": \"direct\") has no \
+                 signature: leave mode out or send \"envelope\"",
+            ));
+        }
+        let context = fields.context("encryptionContext")?;
+        envelope::refuse_reserved_keys(&context)?;
         // Into its wiped-on-drop wrapper at once (no copy).
         let plaintext = SecretBytes::from(fields.required_base64("plaintext", PLAINTEXT)?);
         let mode = match (requested, plaintext.len()) {
@@ -114,6 +130,7 @@ impl Operation for Encrypt {
                 ))
             }
             (Some("envelope"), _) => Mode::Envelope,
+            _ if signed => Mode::Envelope,
             (_, 0) => {
                 return Err(Error::invalid_request(
                     "field \"plaintext\" is empty: KMS Encrypt takes 1 to 4096 bytes; \
@@ -125,15 +142,15 @@ impl Operation for Encrypt {
         };
         Ok(Encrypt {
             plaintext,
-            context: fields.context("encryptionContext")?,
+            context,
             key_id: fields.key_id("keyId")?,
             mode,
+            signed,
         })
     }
 
     async fn run(self, cx: &Ctx<'_>) -> Result<Reply, Error> {
         let key = cx.key_id(self.key_id.as_deref())?;
-        let plaintext_len = self.plaintext.len();
         let (ciphertext, key_id) = match self.mode {
             Mode::Direct => {
                 const OP: &str = "Encrypt";
@@ -158,20 +175,12 @@ impl Operation for Encrypt {
                 )
             }
             Mode::Envelope => {
-                let data_key = cx
-                    .data_keys
-                    .for_encrypt(cx.kms, key, &self.context, plaintext_len)
+                let sealed = cx
+                    .seal_envelope(key, self.context, &self.plaintext, self.signed)
                     .await?;
-                let sealed = envelope::seal(
-                    &data_key.key,
-                    &data_key.key_id,
-                    &data_key.encrypted,
-                    &self.context,
-                    &self.plaintext,
-                )?;
                 // Memory: a large payload is held once at a time where possible.
                 drop(self.plaintext);
-                (sealed, data_key.key_id)
+                (sealed.message, sealed.key_id)
             }
         };
         respond_carrying(
@@ -281,6 +290,31 @@ mod tests {
     }
 
     #[test]
+    fn signed_asks_for_an_envelope_of_any_size_and_never_direct_mode() {
+        let signed = parse(json!({"plaintext": "aGk=", "signed": true})).unwrap();
+        assert_eq!((signed.mode, signed.signed), (Mode::Envelope, true));
+        let empty = parse(json!({"plaintext": "", "signed": true})).unwrap();
+        assert_eq!(empty.mode, Mode::Envelope);
+        assert!(!parse(json!({"plaintext": "aGk="})).unwrap().signed);
+        let e = parse(json!({"plaintext": "aGk=", "signed": true, "mode": "direct"})).unwrap_err();
+        assert_eq!(e.kind(), ErrorType::InvalidRequest);
+        assert!(e.message().contains("no signature"), "{e}");
+        let e = parse(json!({"plaintext": "aGk=", "signed": "yes"})).unwrap_err();
+        assert_eq!(e.kind(), ErrorType::InvalidRequest);
+        assert!(e.message().contains("true or false"), "{e}");
+    }
+
+    #[test]
+    fn the_esdks_reserved_context_keys_are_refused_in_either_mode() {
+        for mode in ["direct", "envelope"] {
+            let e = parse(json!({"plaintext": "aGk=", "mode": mode, "encryptionContext": {"aws-crypto-public-key": "A1"}}))
+                .unwrap_err();
+            assert_eq!(e.kind(), ErrorType::InvalidRequest, "{mode}");
+            assert!(e.message().contains("reserves"), "{mode}: {e}");
+        }
+    }
+
+    #[test]
     fn plaintext_over_the_envelope_limit_is_payload_too_large_before_decoding() {
         let over = STANDARD.encode(vec![7u8; MAX_ENVELOPE_PLAINTEXT + 1]);
         let e = parse(json!({"plaintext": over})).unwrap_err();
@@ -298,14 +332,21 @@ mod tests {
         // A key ARN of the largest size, a KMS data-key blob with room to spare, and a context of
         // 8 KiB in a few dozen pairs: the envelope of the largest payload still fits.
         let arn = "a".repeat(2048);
-        let context: HashMap<String, String> = (0..32)
+        // Signed, the larger: a footer, and the public key in the context.
+        let mut context: HashMap<String, String> = (0..32)
             .map(|i| (format!("key-{i:02}"), "v".repeat(250)))
             .collect();
+        let signer = envelope::sign::Signer::generate().unwrap();
+        context.insert(
+            envelope::sign::PUBLIC_KEY.into(),
+            signer.public_key().into(),
+        );
         let envelope = envelope::sealed_len(
             &canonical_context(&context),
             &arn,
             &[0u8; 512],
             MAX_ENVELOPE_PLAINTEXT,
+            true,
         );
         let body = serde_json::json!({"keyId": arn, "mode": "envelope"});
         let response = answer_len(&body, "ciphertext", envelope);

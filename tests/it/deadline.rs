@@ -78,6 +78,7 @@ async fn an_envelope_decrypt_over_several_data_keys_ends_with_the_invocations_de
         &Default::default(),
         b"three data keys",
         4096,
+        None,
     )
     .unwrap();
     let event = json!({"operation": "decrypt", "ciphertext": support::b64(&sealed)});

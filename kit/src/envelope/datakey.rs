@@ -16,6 +16,7 @@
 //! key KMS released for another pin) and by the canonical encryption context.
 
 use crate::config::CacheLimits;
+use crate::envelope::sign::PUBLIC_KEY;
 use crate::envelope::suite::COMMITTING;
 use crate::envelope::{canonical_context, DataKey, Message, KMS_PROVIDER_ID};
 use crate::error::{Error, ErrorType};
@@ -102,7 +103,9 @@ impl DataKeyCache {
     }
 
     /// A data key to seal one envelope under `key_id` with `context`: a cached one within the
-    /// limits, or a fresh one from KMS `GenerateDataKey` (then cached, if caching is on).
+    /// limits, or a fresh one from KMS `GenerateDataKey` (then cached, if caching is on). A
+    /// signed message's context (with its own public key) is never cached: as in the ESDK's
+    /// caching materials manager, its data key serves that message alone.
     pub async fn for_encrypt(
         &self,
         kms: &Kms,
@@ -112,7 +115,11 @@ impl DataKeyCache {
     ) -> Result<Generated, Error> {
         let canonical = canonical_context(context);
         let len = plaintext_len as u64;
-        if let Some(cached) = self.take_for_encrypt(key_id, &canonical, len, Instant::now()) {
+        let cacheable = !context.contains_key(PUBLIC_KEY);
+        if let Some(cached) = cacheable
+            .then(|| self.take_for_encrypt(key_id, &canonical, len, Instant::now()))
+            .flatten()
+        {
             return Ok(cached);
         }
         const OP: &str = "GenerateDataKey";
@@ -151,7 +158,9 @@ impl DataKeyCache {
             )?,
             key_id: non_empty(out.key_id, OP, "KeyId")?,
         };
-        self.put_for_encrypt(key_id, &canonical, &fresh, len, Instant::now());
+        if cacheable {
+            self.put_for_encrypt(key_id, &canonical, &fresh, len, Instant::now());
+        }
         Ok(fresh)
     }
 

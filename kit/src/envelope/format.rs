@@ -16,6 +16,7 @@
 //! frame:           sequence number (4) | IV (12) | ciphertext (frame length) | tag (16)
 //! final frame:     FFFFFFFF | sequence number (4) | IV (12) | length (4) | ciphertext | tag (16)
 //! non-framed body: IV (12) | length (8) | ciphertext | tag (16)
+//! footer:          signature length (2) | signature   (signed suites only)
 //! ```
 //!
 //! Parsing checks the whole structure — every length, the frame order, nothing after the last
@@ -25,6 +26,7 @@
 //! frame length of 1 makes a frame of every byte), and the data keys' list is sized by what the
 //! header's bytes can hold, not by the count it claims.
 
+use super::sign::PUBLIC_KEY;
 use super::suite::{self, Suite, COMMITMENT_LEN, IV_LEN, MESSAGE_ID_LEN, TAG_LEN};
 use crate::error::{Error, ErrorType};
 use crate::event::fields::MAX_CONTEXT_BYTES;
@@ -87,6 +89,8 @@ pub struct Message<'a> {
     pub header_iv: [u8; IV_LEN],
     /// The header tag.
     pub header_tag: &'a [u8],
+    /// The footer of a signed suite's message: its signature, and the bytes it signs.
+    pub footer: Option<Footer<'a>>,
     /// The body's bytes, checked whole by [`parse`].
     body: &'a [u8],
     /// Its segments, and their plaintext length in all.
@@ -130,6 +134,25 @@ impl<'a> Message<'a> {
     }
 }
 
+/// A signed message's footer.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Footer<'a> {
+    /// Everything before the footer — header, header tag, body — which the signature covers.
+    pub signed: &'a [u8],
+    /// The ECDSA signature, DER-encoded.
+    pub signature: &'a [u8],
+}
+
+/// Sizes, never the bytes.
+impl std::fmt::Debug for Footer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Footer")
+            .field("signed (bytes)", &self.signed.len())
+            .field("signature (bytes)", &self.signature.len())
+            .finish()
+    }
+}
+
 /// What a message is, never its bytes: suite, sizes, the context's keys and the data keys'
 /// providers (the ciphertext, the encrypted data keys and the context's values stay out of
 /// logs, though none of them is secret).
@@ -140,6 +163,7 @@ impl std::fmt::Debug for Message<'_> {
             .field("context (keys)", &self.context.keys().collect::<Vec<_>>())
             .field("data_keys", &self.data_keys)
             .field("frame_length", &self.frame_length)
+            .field("footer", &self.footer)
             .field("segments", &self.segments)
             .field("plaintext_len", &self.plaintext_len)
             .finish()
@@ -222,8 +246,8 @@ pub fn is_message(blob: &[u8]) -> bool {
     matches!(blob, [0x02, _, ..] | [0x01, 0x80, ..])
 }
 
-/// Parses and checks a whole message. Known suites only; a signed suite is refused here,
-/// naming it (this function does not verify ECDSA signatures).
+/// Parses and checks a whole message, the footer of a signed suite included (its signature is
+/// checked when the message is opened, before anything is decrypted). Known suites only.
 pub fn parse(blob: &[u8]) -> Result<Message<'_>, Error> {
     let mut r = Reader { buf: blob, pos: 0 };
     let version = r.u8("version")?;
@@ -246,19 +270,27 @@ pub fn parse(blob: &[u8]) -> Result<Message<'_>, Error> {
             suite.name, suite.format
         )));
     }
-    if suite.signed {
-        return Err(Error::new(
-            ErrorType::InvalidCiphertext,
-            format!(
-                "the envelope uses the signed algorithm suite {} (0x{:04x}); this function does not \
-                 verify ECDSA message signatures, so it opens only unsigned suites \
-                 (AES_256_GCM_HKDF_SHA512_COMMIT_KEY, 0x0478)",
-                suite.name, suite.id
-            ),
-        ));
-    }
     let message_id = r.take(if format == 2 { MESSAGE_ID_LEN } else { 16 }, "message id")?;
     let context = parse_context(r.sized16("encryption context")?)?;
+    // A signed suite's verification key travels in the context; an unsigned suite has none (as
+    // the ESDK's decrypt checks).
+    match (suite.signed, context.contains_key(PUBLIC_KEY)) {
+        (true, false) => {
+            return Err(malformed(format!(
+                "it uses the signed suite {} (0x{:04x}) but its encryption context has no \
+                 {PUBLIC_KEY}, the key to verify its signature with",
+                suite.name, suite.id
+            )))
+        }
+        (false, true) => {
+            return Err(malformed(format!(
+                "its encryption context has {PUBLIC_KEY}, which only a signed suite carries, but \
+                 its suite {} (0x{:04x}) is unsigned",
+                suite.name, suite.id
+            )))
+        }
+        _ => {}
+    }
     let count = r.u16("encrypted data key count")?;
     if count == 0 {
         return Err(malformed("no encrypted data key"));
@@ -323,10 +355,29 @@ pub fn parse(blob: &[u8]) -> Result<Message<'_>, Error> {
                 .ok_or_else(|| malformed("too many frames"))?;
         }
     }
-    if b.pos != body.len() {
+    let body_end = r.pos + b.pos;
+    let body = &body[..b.pos];
+    let footer = if suite.signed {
+        let mut f = Reader {
+            buf: blob,
+            pos: body_end,
+        };
+        let signature = f.sized16("signature (the footer)")?;
+        if signature.is_empty() {
+            return Err(malformed("its signature is empty"));
+        }
+        b.pos = f.pos - r.pos; // where the message must end
+        Some(Footer {
+            signed: &blob[..body_end],
+            signature,
+        })
+    } else {
+        None
+    };
+    if r.pos + b.pos != blob.len() {
         return Err(malformed(format!(
             "{} bytes after the end of the message",
-            body.len() - b.pos
+            blob.len() - (r.pos + b.pos)
         )));
     }
     Ok(Message {
@@ -339,6 +390,7 @@ pub fn parse(blob: &[u8]) -> Result<Message<'_>, Error> {
         header,
         header_iv,
         header_tag,
+        footer,
         body,
         segments,
         plaintext_len,

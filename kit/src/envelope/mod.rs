@@ -9,26 +9,39 @@
 //! a random 32-byte message id with HKDF-SHA512, the encryption context in the header, the
 //! header authenticated, the payload in frames of [`FRAME_LENGTH`] bytes under AES-256-GCM.
 //!
-//! Opening reads formats 2 and 1, framed or not, with every unsigned suite; format 1 suites
-//! do not commit to their data key, and (as the ESDK's default commitment policy) they are
-//! opened only when the configuration allows it. Signed suites are refused, naming the suite.
-//! The layout is in [`format`](mod@format), the suites and their key derivation in [`suite`], and
-//! where a message's data key comes from — KMS, or the optional data-key cache — in [`datakey`].
+//! Asked for a signed message, it writes the suite every ESDK writes by default,
+//! `AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384` (0x0578): the same, plus an ECDSA P-384
+//! signature over the whole message by a key made for it, whose public key the encryption
+//! context carries (see [`sign`]).
+//!
+//! Opening reads formats 2 and 1, framed or not, signed or not, with every suite; format 1
+//! suites do not commit to their data key, and (as the ESDK's default commitment policy) they
+//! are opened only when the configuration allows it. A signed message's signature is verified
+//! before anything is decrypted. The layout is in [`format`](mod@format), the suites and their
+//! key derivation in [`suite`], the signature in [`sign`], and where a message's data key comes
+//! from — KMS, or the optional data-key cache — in [`datakey`]. An operation needs none of them
+//! but [`Ctx::seal_envelope`](crate::Ctx::seal_envelope) and
+//! [`Ctx::open_envelope`](crate::Ctx::open_envelope), the whole of it.
 //!
 //! The encryption context is stored in the header in the clear: it is not secret.
 
 pub mod datakey;
 pub mod format;
+pub mod sign;
 pub mod suite;
 
 pub use format::{is_message as is_envelope, parse, EncryptedDataKey, Message};
 
+use crate::config::CommitmentPolicy;
 use crate::error::{Error, ErrorType};
+use crate::kms::call::Kms;
 use crate::secret::SecretBytes;
 use aws_lc_rs::aead::{Aad, Nonce};
+use datakey::DataKeyCache;
+use sign::{Signer, PUBLIC_KEY, RESERVED_PREFIX};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use suite::{COMMITTING, IV_LEN, MESSAGE_ID_LEN, TAG_LEN};
+use suite::{Suite, COMMITTING, COMMITTING_SIGNED, IV_LEN, MESSAGE_ID_LEN, TAG_LEN};
 use zeroize::Zeroizing;
 
 /// Frame length of the messages this function writes (any frame length opens). Chosen by
@@ -77,19 +90,186 @@ pub fn canonical_context(context: &HashMap<String, String>) -> Vec<u8> {
     format::serialize_context(&sorted)
 }
 
-/// Size of the message [`seal`] writes for these parts.
+/// An envelope sealed by [`Ctx::seal_envelope`](crate::Ctx::seal_envelope).
+#[derive(Debug)]
+pub struct Sealed {
+    /// The message (not secret).
+    pub message: Vec<u8>,
+    /// ARN of the KMS key that made its data key.
+    pub key_id: String,
+}
+
+/// What [`Ctx::open_envelope`](crate::Ctx::open_envelope) found in an envelope. Not `Debug`: it holds the plaintext.
+pub struct Opened {
+    /// The payload, wiped when dropped.
+    pub plaintext: SecretBytes,
+    /// ARN of the KMS key that decrypted its data key.
+    pub key_id: String,
+    /// The encryption context stored in the message — for a signed message, with its
+    /// verification key under [`PUBLIC_KEY`], as the ESDK's decrypt returns it.
+    pub context: BTreeMap<String, String>,
+}
+
+/// Refuses encryption-context keys the ESDK reserves (beginning [`RESERVED_PREFIX`]), as its
+/// encrypt does: a caller's `aws-crypto-public-key` would pass for a signed message's.
+pub fn refuse_reserved_keys(context: &HashMap<String, String>) -> Result<(), Error> {
+    let mut reserved: Vec<&String> = context
+        .keys()
+        .filter(|k| k.starts_with(RESERVED_PREFIX))
+        .collect();
+    reserved.sort();
+    match reserved.first() {
+        None => Ok(()),
+        Some(key) => Err(Error::invalid_request(format!(
+            "encryption context key \"{}\" begins with \"{RESERVED_PREFIX}\", which the AWS \
+             Encryption SDK reserves for itself",
+            key.escape_debug()
+        ))),
+    }
+}
+
+/// The whole of envelope encryption for an operation ([`Ctx::seal_envelope`](crate::Ctx::seal_envelope)):
+/// a data key for `key` bound to `context` (from the cache, or KMS `GenerateDataKey`), then the
+/// message. Signed (`signed`), a signing
+/// key is made for this message alone and its public key added to the context before KMS binds
+/// the context to the data key, as the ESDK does; a signed message never takes a cached data
+/// key (its context is its own). Reserved context keys are refused.
+pub(crate) async fn seal_for(
+    kms: &Kms,
+    data_keys: &DataKeyCache,
+    key: &str,
+    mut context: HashMap<String, String>,
+    plaintext: &[u8],
+    signed: bool,
+) -> Result<Sealed, Error> {
+    refuse_reserved_keys(&context)?;
+    let signer = signed.then(Signer::generate).transpose()?;
+    if let Some(signer) = &signer {
+        context.insert(PUBLIC_KEY.to_string(), signer.public_key().to_string());
+    }
+    let data_key = data_keys
+        .for_encrypt(kms, key, &context, plaintext.len())
+        .await?;
+    let field = u16::MAX as usize;
+    if data_key.key_id.is_empty()
+        || data_key.key_id.len() > field
+        || data_key.encrypted.len() > field
+    {
+        return Err(Error::new(
+            ErrorType::KmsInvalidResponse,
+            "KMS returned a key id or an encrypted data key that does not fit the message header",
+        ));
+    }
+    let keys = [EncryptedDataKey {
+        provider_id: KMS_PROVIDER_ID,
+        provider_info: data_key.key_id.as_bytes(),
+        ciphertext: &data_key.encrypted,
+    }];
+    let message = seal_with_keys(
+        &data_key.key,
+        &keys,
+        &context,
+        plaintext,
+        FRAME_LENGTH,
+        signer.as_ref(),
+    )?;
+    Ok(Sealed {
+        message,
+        key_id: data_key.key_id,
+    })
+}
+
+/// The whole of opening an envelope for an operation
+/// ([`Ctx::open_envelope`](crate::Ctx::open_envelope)), as the ESDK's decrypt does it: the
+/// message parsed and checked; a suite without key commitment refused unless the commitment
+/// policy allows it; every pair of the `stated` context (the event's) stored with the same
+/// value; the data key from KMS `Decrypt` pinned to `key` (or the cache); then [`open`] — the
+/// signature of a signed suite first. Every failure of the message is `InvalidCiphertext`.
+pub(crate) async fn open_for(
+    kms: &Kms,
+    data_keys: &DataKeyCache,
+    commitment: CommitmentPolicy,
+    key: &str,
+    ciphertext: &[u8],
+    stated: &HashMap<String, String>,
+) -> Result<Opened, Error> {
+    let message = parse(ciphertext)?;
+    let suite = message.suite;
+    if !suite.commits() && commitment == CommitmentPolicy::RequireDecrypt {
+        return Err(Error::new(
+            ErrorType::InvalidCiphertext,
+            format!(
+                "the envelope uses {} (0x{:04x}), which does not commit to its data key; set \
+                 ENVELOPE_COMMITMENT_POLICY=REQUIRE_ENCRYPT_ALLOW_DECRYPT to open such messages, \
+                 as the ESDK's policy of that name does",
+                suite.name, suite.id
+            ),
+        ));
+    }
+    check_stated_context(stated, &message.context)?;
+    let data_key = data_keys.for_message(kms, key, &message).await?;
+    let plaintext = open(&message, &data_key.key)?;
+    Ok(Opened {
+        plaintext,
+        key_id: data_key.key_id,
+        context: message.context,
+    })
+}
+
+/// The ESDK's check of a reproduced encryption context: every pair the event states is stored
+/// with the same value. (Values are never echoed: the message names keys only.)
+pub fn check_stated_context(
+    stated: &HashMap<String, String>,
+    stored: &BTreeMap<String, String>,
+) -> Result<(), Error> {
+    let mut keys: Vec<&String> = stated
+        .iter()
+        .filter(|(k, v)| stored.get(*k) != Some(*v))
+        .map(|(k, _)| k)
+        .collect();
+    if keys.is_empty() {
+        return Ok(());
+    }
+    keys.sort();
+    let shown: Vec<String> = keys
+        .iter()
+        .take(5)
+        .map(|k| format!("\"{}\"", k.escape_debug()))
+        .collect();
+    Err(Error::new(
+        ErrorType::InvalidCiphertext,
+        format!(
+            "the encryptionContext differs from the one stored in the envelope (key {}): every \
+             pair the event gives must be stored with the same value",
+            shown.join(", ")
+        ),
+    ))
+}
+
+/// Size of the message [`seal`] (or, `signed`, a signed seal) writes for these parts; a signed
+/// message's `context` includes its public key.
 pub fn sealed_len(
     context: &[u8],
     key_arn: &str,
     encrypted_key: &[u8],
     plaintext_len: usize,
+    signed: bool,
 ) -> usize {
     format::message_len(
         context.len(),
         &[(KMS_PROVIDER_ID.len(), key_arn.len(), encrypted_key.len())],
         FRAME_LENGTH as usize,
         plaintext_len,
-    )
+    ) + if signed {
+        footer_len(COMMITTING_SIGNED)
+    } else {
+        0
+    }
+}
+
+/// The footer's size: the signature's length field and the signature at the ESDK's length.
+fn footer_len(suite: &Suite) -> usize {
+    suite.signing.map_or(0, |s| 2 + s.signature_len())
 }
 
 /// Seals `plaintext` under a data key from KMS (`encrypted_key`, made by `key_arn`).
@@ -135,18 +315,35 @@ pub fn seal_framed(
         provider_info: key_arn.as_bytes(),
         ciphertext: encrypted_key,
     }];
-    seal_with_keys(data_key, &keys, context, plaintext, frame_length)
+    seal_with_keys(data_key, &keys, context, plaintext, frame_length, None)
 }
 
 /// Seals `plaintext` under `data_key`, stored as each of `keys` encrypted it — a message any of
-/// them opens, as the ESDK writes one for several master keys.
+/// them opens, as the ESDK writes one for several master keys. With a `signer`, the message is
+/// of the signed suite (0x0578) and signed by it; `context` must then carry its public key
+/// under [`PUBLIC_KEY`] (it was bound to the data key when KMS made it).
 pub fn seal_with_keys(
     data_key: &DataKey,
     keys: &[EncryptedDataKey<'_>],
     context: &HashMap<String, String>,
     plaintext: &[u8],
     frame_length: u32,
+    signer: Option<&Signer>,
 ) -> Result<Vec<u8>, Error> {
+    let suite = if signer.is_some() {
+        COMMITTING_SIGNED
+    } else {
+        COMMITTING
+    };
+    if context.get(PUBLIC_KEY).map(String::as_str) != signer.map(Signer::public_key) {
+        return Err(Error::new(
+            ErrorType::Internal,
+            format!(
+                "a signed message's context carries its signer's public key under {PUBLIC_KEY}, \
+                 and an unsigned one has none"
+            ),
+        ));
+    }
     let field = u16::MAX as usize;
     let fits = |k: &EncryptedDataKey<'_>| {
         [k.provider_id, k.provider_info, k.ciphertext]
@@ -174,8 +371,8 @@ pub fn seal_with_keys(
     let mut message_id = [0u8; MESSAGE_ID_LEN];
     aws_lc_rs::rand::fill(&mut message_id)
         .map_err(|_| Error::new(ErrorType::Internal, "the random generator failed"))?;
-    let commitment = COMMITTING.commitment(data_key.bytes(), &message_id)?;
-    let key = COMMITTING.message_key(data_key.bytes(), &message_id)?;
+    let commitment = suite.commitment(data_key.bytes(), &message_id)?;
+    let key = suite.message_key(data_key.bytes(), &message_id)?;
     let frame = frame_length as usize;
     let sizes: Vec<(usize, usize, usize)> = keys
         .iter()
@@ -187,15 +384,12 @@ pub fn seal_with_keys(
             )
         })
         .collect();
-    let mut out = Vec::with_capacity(format::message_len(
-        context.len(),
-        &sizes,
-        frame,
-        plaintext.len(),
-    ));
+    let mut out = Vec::with_capacity(
+        format::message_len(context.len(), &sizes, frame, plaintext.len()) + footer_len(suite),
+    );
     format::write_header_v2(
         &mut out,
-        COMMITTING,
+        suite,
         &message_id,
         &context,
         keys,
@@ -236,6 +430,11 @@ pub fn seal_with_keys(
         true,
     )
     .map_err(aes)?;
+    if let Some(signer) = signer {
+        let signature = signer.sign(&out)?;
+        out.extend_from_slice(&(signature.len() as u16).to_be_bytes());
+        out.extend_from_slice(&signature);
+    }
     Ok(out)
 }
 
@@ -268,10 +467,20 @@ fn seal_frame(
     Ok(())
 }
 
-/// Opens a parsed message with its decrypted data key: the key commitment, the header tag,
-/// then every segment. Any failure is `InvalidCiphertext`, and no plaintext is returned.
+/// Opens a parsed message with its decrypted data key: the signature of a signed suite, the
+/// key commitment, the header tag, then every segment. Any failure is `InvalidCiphertext`, and
+/// no plaintext is returned.
 pub fn open(message: &Message<'_>, data_key: &DataKey) -> Result<SecretBytes, Error> {
     let suite = message.suite;
+    // Before anything is decrypted: a message altered after it was signed, or signed by another
+    // key, never yields a byte.
+    if let Some(footer) = &message.footer {
+        let public_key = message
+            .context
+            .get(PUBLIC_KEY)
+            .expect("parse checks a signed message carries its public key");
+        sign::verify(suite, public_key, footer.signed, footer.signature)?;
+    }
     let key = suite.message_key(data_key.bytes(), message.message_id)?;
     if let Some(stored) = message.commitment {
         let expected = suite.commitment(data_key.bytes(), message.message_id)?;

@@ -7,6 +7,7 @@
 use crate::error::{Error, ErrorType};
 use aws_lc_rs::aead::{self, LessSafeKey, UnboundKey};
 use aws_lc_rs::hkdf;
+use aws_lc_rs::{digest, signature};
 
 /// How a suite derives the message key from the data key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,9 +16,52 @@ enum Kdf {
     Identity,
     /// HKDF-SHA256, no salt, info = suite id ‖ message id (message format 1).
     HkdfSha256,
+    /// The same with SHA-384 (format 1's P-384 signed suites).
+    HkdfSha384,
     /// HKDF-SHA512, salt = message id, info = suite id ‖ "DERIVEKEY", plus a 32-byte key
     /// commitment: HKDF-SHA512, salt = message id, info = "COMMITKEY" (message format 2).
     HkdfSha512Committing,
+}
+
+/// The curve and hash of a signed suite's signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signing {
+    /// ECDSA on P-256 with SHA-256 (format 1's `…_ECDSA_P256`); 71-byte signatures.
+    P256Sha256,
+    /// ECDSA on P-384 with SHA-384 (the `…_ECDSA_P384` suites); 103-byte signatures.
+    P384Sha384,
+}
+
+impl Signing {
+    /// The length the ESDK writes its signatures at.
+    pub fn signature_len(self) -> usize {
+        match self {
+            Signing::P256Sha256 => 71,
+            Signing::P384Sha384 => 103,
+        }
+    }
+
+    pub(crate) fn verification(self) -> &'static signature::EcdsaVerificationAlgorithm {
+        match self {
+            Signing::P256Sha256 => &signature::ECDSA_P256_SHA256_ASN1,
+            Signing::P384Sha384 => &signature::ECDSA_P384_SHA384_ASN1,
+        }
+    }
+
+    pub(crate) fn digest(self) -> &'static digest::Algorithm {
+        match self {
+            Signing::P256Sha256 => &digest::SHA256,
+            Signing::P384Sha384 => &digest::SHA384,
+        }
+    }
+
+    /// The compressed point's length: a byte for the sign of y, then x.
+    pub(crate) fn public_key_len(self) -> usize {
+        match self {
+            Signing::P256Sha256 => 33,
+            Signing::P384Sha384 => 49,
+        }
+    }
 }
 
 /// One algorithm suite.
@@ -29,9 +73,11 @@ pub struct Suite {
     pub name: &'static str,
     /// The message format version it belongs to (1 or 2).
     pub format: u8,
-    /// Signed suites end the message with an ECDSA signature, which this function does not
-    /// verify: it refuses them.
+    /// Whether the message ends with an ECDSA signature over it (the footer): the signed suites,
+    /// every ESDK's default. See [`sign`](super::sign).
     pub signed: bool,
+    /// The curve and hash of that signature.
+    pub signing: Option<Signing>,
     key_len: usize,
     kdf: Kdf,
 }
@@ -39,6 +85,10 @@ pub struct Suite {
 /// The suite this function encrypts with: AES-256-GCM, HKDF-SHA512 key derivation, key
 /// commitment, no signature (`AES_256_GCM_HKDF_SHA512_COMMIT_KEY`).
 pub const COMMITTING: &Suite = &SUITES[9];
+
+/// The same with an ECDSA P-384 signature (`AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384`):
+/// every ESDK's default, and what this function seals when an event asks for a signed message.
+pub const COMMITTING_SIGNED: &Suite = &SUITES[10];
 
 /// Length of the message id in message format 2 (16 in format 1).
 pub const MESSAGE_ID_LEN: usize = 32;
@@ -53,7 +103,7 @@ const fn suite(
     id: u16,
     name: &'static str,
     format: u8,
-    signed: bool,
+    signing: Option<Signing>,
     key_len: usize,
     kdf: Kdf,
 ) -> Suite {
@@ -61,7 +111,8 @@ const fn suite(
         id,
         name,
         format,
-        signed,
+        signed: signing.is_some(),
+        signing,
         key_len,
         kdf,
     }
@@ -69,35 +120,14 @@ const fn suite(
 
 /// Every suite the ESDK defines for its message formats.
 static SUITES: [Suite; 11] = [
-    suite(
-        0x0014,
-        "AES_128_GCM_IV12_TAG16",
-        1,
-        false,
-        16,
-        Kdf::Identity,
-    ),
-    suite(
-        0x0046,
-        "AES_192_GCM_IV12_TAG16",
-        1,
-        false,
-        24,
-        Kdf::Identity,
-    ),
-    suite(
-        0x0078,
-        "AES_256_GCM_IV12_TAG16",
-        1,
-        false,
-        32,
-        Kdf::Identity,
-    ),
+    suite(0x0014, "AES_128_GCM_IV12_TAG16", 1, None, 16, Kdf::Identity),
+    suite(0x0046, "AES_192_GCM_IV12_TAG16", 1, None, 24, Kdf::Identity),
+    suite(0x0078, "AES_256_GCM_IV12_TAG16", 1, None, 32, Kdf::Identity),
     suite(
         0x0114,
         "AES_128_GCM_IV12_TAG16_HKDF_SHA256",
         1,
-        false,
+        None,
         16,
         Kdf::HkdfSha256,
     ),
@@ -105,7 +135,7 @@ static SUITES: [Suite; 11] = [
         0x0146,
         "AES_192_GCM_IV12_TAG16_HKDF_SHA256",
         1,
-        false,
+        None,
         24,
         Kdf::HkdfSha256,
     ),
@@ -113,7 +143,7 @@ static SUITES: [Suite; 11] = [
         0x0178,
         "AES_256_GCM_IV12_TAG16_HKDF_SHA256",
         1,
-        false,
+        None,
         32,
         Kdf::HkdfSha256,
     ),
@@ -121,7 +151,7 @@ static SUITES: [Suite; 11] = [
         0x0214,
         "AES_128_GCM_IV12_TAG16_HKDF_SHA256_ECDSA_P256",
         1,
-        true,
+        Some(Signing::P256Sha256),
         16,
         Kdf::HkdfSha256,
     ),
@@ -129,23 +159,23 @@ static SUITES: [Suite; 11] = [
         0x0346,
         "AES_192_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384",
         1,
-        true,
+        Some(Signing::P384Sha384),
         24,
-        Kdf::HkdfSha256,
+        Kdf::HkdfSha384,
     ),
     suite(
         0x0378,
         "AES_256_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384",
         1,
-        true,
+        Some(Signing::P384Sha384),
         32,
-        Kdf::HkdfSha256,
+        Kdf::HkdfSha384,
     ),
     suite(
         0x0478,
         "AES_256_GCM_HKDF_SHA512_COMMIT_KEY",
         2,
-        false,
+        None,
         32,
         Kdf::HkdfSha512Committing,
     ),
@@ -153,7 +183,7 @@ static SUITES: [Suite; 11] = [
         0x0578,
         "AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384",
         2,
-        true,
+        Some(Signing::P384Sha384),
         32,
         Kdf::HkdfSha512Committing,
     ),
@@ -191,9 +221,13 @@ impl Suite {
         let key = &mut key[..self.key_len];
         match self.kdf {
             Kdf::Identity => key.copy_from_slice(data_key),
-            Kdf::HkdfSha256 => {
+            Kdf::HkdfSha256 | Kdf::HkdfSha384 => {
+                let hash = match self.kdf {
+                    Kdf::HkdfSha256 => hkdf::HKDF_SHA256,
+                    _ => hkdf::HKDF_SHA384,
+                };
                 let info = [&self.id.to_be_bytes()[..], message_id];
-                expand(hkdf::HKDF_SHA256, &[], data_key, &info, key)?;
+                expand(hash, &[], data_key, &info, key)?;
             }
             Kdf::HkdfSha512Committing => {
                 let info = [&self.id.to_be_bytes()[..], b"DERIVEKEY"];

@@ -3,6 +3,7 @@ use crate::error::ErrorType;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use proptest::prelude::*;
+use sign::Signer;
 
 const ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
@@ -66,29 +67,174 @@ fn vectors() -> Vec<Vector> {
 }
 
 #[test]
-fn every_unsigned_message_the_python_esdk_made_opens_with_its_data_key() {
-    for v in vectors().iter().filter(|v| v.data_key.is_some()) {
+fn every_message_the_python_esdk_made_opens_with_its_data_key_signed_or_not() {
+    let all = vectors();
+    assert!(
+        all.iter()
+            .filter(|v| parse(&v.message).is_ok_and(|m| m.suite.signed))
+            .count()
+            >= 5
+    );
+    for v in &all {
         assert!(is_envelope(&v.message), "{}", v.name);
         let message = parse(&v.message).unwrap_or_else(|e| panic!("{}: {e}", v.name));
         assert_eq!(message.suite.id, v.suite, "{}", v.name);
         assert_eq!(message.context, v.context, "{}", v.name);
         assert_eq!(message.data_keys.len(), 1);
+        assert_eq!(
+            message.footer.is_some(),
+            message.context.contains_key(sign::PUBLIC_KEY),
+            "{}: a signature exactly when a verification key",
+            v.name
+        );
         let plaintext = open(&message, v.data_key.as_ref().unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", v.name));
         assert_eq!(*plaintext, v.plaintext, "{}", v.name);
     }
 }
 
+/// A signed message of this function's (suite 0x0578), sealed under [`key`].
+fn signed_message(plaintext: &[u8], frame: u32) -> (Vec<u8>, Signer) {
+    let signer = Signer::generate().unwrap();
+    let c = ctx(&[("tenant", "acme"), (sign::PUBLIC_KEY, signer.public_key())]);
+    let keys = [EncryptedDataKey {
+        provider_id: KMS_PROVIDER_ID,
+        provider_info: ARN.as_bytes(),
+        ciphertext: b"edk",
+    }];
+    let sealed = seal_with_keys(&key(), &keys, &c, plaintext, frame, Some(&signer)).unwrap();
+    (sealed, signer)
+}
+
 #[test]
-fn a_signed_message_is_refused_naming_its_suite() {
-    let signed = vectors().into_iter().find(|v| v.suite == 0x0578).unwrap();
-    let e = parse(&signed.message).unwrap_err();
+fn a_signed_message_carries_its_public_key_and_a_signature_of_the_esdks_length_and_opens() {
+    let (sealed, signer) = signed_message(b"signed payload", FRAME_LENGTH);
+    assert_eq!(&sealed[1..3], &[0x05, 0x78], "suite 0x0578");
+    let m = parse(&sealed).unwrap();
+    assert_eq!(m.context[sign::PUBLIC_KEY], signer.public_key());
+    let footer = m.footer.unwrap();
+    assert_eq!(footer.signature.len(), 103);
+    assert_eq!(footer.signed.len() + 2 + 103, sealed.len());
+    assert_eq!(
+        sealed.len(),
+        sealed_len(
+            &canonical_context(&m.context.clone().into_iter().collect()),
+            ARN,
+            b"edk",
+            14,
+            true
+        )
+    );
+    assert_eq!(&*open(&m, &key()).unwrap(), b"signed payload");
+    assert!(
+        !format!("{signer:?}").contains("private"),
+        "the signing key is never shown"
+    );
+}
+
+#[test]
+fn a_signed_message_with_a_flipped_signature_byte_is_refused_before_any_decryption() {
+    let (sealed, _) = signed_message(&[3u8; 300], 64);
+    let signature_at = sealed.len() - 103;
+    for at in signature_at..sealed.len() {
+        let mut bad = sealed.clone();
+        bad[at] ^= 0x01;
+        let e = open_bytes(&bad, &key()).expect_err("a flipped signature byte must not open");
+        assert_eq!(e.kind(), ErrorType::InvalidCiphertext, "byte {at}: {e}");
+        assert!(e.message().contains("signature"), "byte {at}: {e}");
+    }
+    // Every byte it covers, once: the signature fails first, whatever else also would.
+    for at in 3..signature_at - 2 {
+        let mut bad = sealed.clone();
+        bad[at] ^= 0x80;
+        let e = open_bytes(&bad, &key()).expect_err("an altered byte must not open");
+        assert_eq!(e.kind(), ErrorType::InvalidCiphertext, "byte {at}: {e}");
+    }
+}
+
+#[test]
+fn a_signed_message_with_its_footer_cut_is_malformed_naming_the_signature() {
+    let (sealed, _) = signed_message(b"payload", 64);
+    for cut in [1, 50, 103, 104, 105] {
+        let e = open_bytes(&sealed[..sealed.len() - cut], &key()).unwrap_err();
+        assert_eq!(e.kind(), ErrorType::InvalidCiphertext, "cut {cut}: {e}");
+        assert!(e.message().contains("signature"), "cut {cut}: {e}");
+    }
+}
+
+#[test]
+fn a_signed_message_signed_by_another_key_does_not_verify() {
+    let (sealed, _) = signed_message(b"payload", 64);
+    let m = parse(&sealed).unwrap();
+    let forged = Signer::generate()
+        .unwrap()
+        .sign(m.footer.unwrap().signed)
+        .unwrap();
+    let mut bad = m.footer.unwrap().signed.to_vec();
+    bad.extend_from_slice(&(forged.len() as u16).to_be_bytes());
+    bad.extend_from_slice(&forged);
+    let e = open_bytes(&bad, &key()).unwrap_err();
     assert_eq!(e.kind(), ErrorType::InvalidCiphertext);
     assert!(
         e.message()
-            .contains("AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384 (0x0578)"),
+            .contains("does not verify with the key its header names"),
         "{e}"
     );
+}
+
+#[test]
+fn a_signed_suite_without_its_public_key_or_an_unsigned_one_with_a_public_key_is_malformed() {
+    // An unsigned message relabelled signed, a footer added.
+    let mut relabelled = seal(&key(), ARN, b"edk", &ctx(&[("k", "v")]), b"payload").unwrap();
+    relabelled[1..3].copy_from_slice(&[0x05, 0x78]);
+    relabelled.extend_from_slice(&[0, 3, 1, 2, 3]);
+    let e = open_bytes(&relabelled, &key()).unwrap_err();
+    assert_eq!(e.kind(), ErrorType::InvalidCiphertext);
+    assert!(
+        e.message().contains("signed suite")
+            && e.message().contains("has no aws-crypto-public-key"),
+        "{e}"
+    );
+    // A signed message relabelled unsigned, its footer removed.
+    let (sealed, _) = signed_message(b"payload", 64);
+    let mut relabelled = sealed[..sealed.len() - 105].to_vec();
+    relabelled[1..3].copy_from_slice(&[0x04, 0x78]);
+    let e = open_bytes(&relabelled, &key()).unwrap_err();
+    assert_eq!(e.kind(), ErrorType::InvalidCiphertext);
+    assert!(
+        e.message().contains("aws-crypto-public-key") && e.message().contains("is unsigned"),
+        "{e}"
+    );
+}
+
+#[test]
+fn sealing_checks_the_context_carries_exactly_the_signers_public_key() {
+    let signer = Signer::generate().unwrap();
+    let keys = [EncryptedDataKey {
+        provider_id: KMS_PROVIDER_ID,
+        provider_info: ARN.as_bytes(),
+        ciphertext: b"edk",
+    }];
+    let other = Signer::generate().unwrap();
+    for (context, signer) in [
+        (ctx(&[]), Some(&signer)),
+        (
+            ctx(&[(sign::PUBLIC_KEY, other.public_key())]),
+            Some(&signer),
+        ),
+        (ctx(&[(sign::PUBLIC_KEY, signer.public_key())]), None),
+    ] {
+        let e = seal_with_keys(&key(), &keys, &context, b"x", 64, signer).unwrap_err();
+        assert_eq!(e.kind(), ErrorType::Internal, "{e}");
+    }
+}
+
+#[test]
+fn reserved_context_keys_are_refused_for_encryption() {
+    assert!(refuse_reserved_keys(&ctx(&[("tenant", "acme"), ("aws-crypt", "x")])).is_ok());
+    let e = refuse_reserved_keys(&ctx(&[("aws-crypto-public-key", "forged")])).unwrap_err();
+    assert_eq!(e.kind(), ErrorType::InvalidRequest);
+    assert!(e.message().contains("\"aws-crypto-public-key\""), "{e}");
 }
 
 #[test]
@@ -129,7 +275,7 @@ fn a_sealed_message_has_the_documented_layout_and_round_trips() {
     assert_eq!(m.segment_count(), 1, "one final frame");
     assert_eq!(
         sealed.len(),
-        sealed_len(&canonical_context(&c), ARN, b"edk-bytes", 14)
+        sealed_len(&canonical_context(&c), ARN, b"edk-bytes", 14, false)
     );
     assert_eq!(&*open(&m, &key()).unwrap(), b"hello envelope");
 }
@@ -230,4 +376,29 @@ proptest! {
         }
         let _ = open_bytes(&blob, &key());
     }
+}
+
+#[test]
+fn a_stated_context_must_be_a_part_of_the_stored_one() {
+    let stored = BTreeMap::from([
+        ("a".to_string(), "1".to_string()),
+        ("b".to_string(), "2".to_string()),
+    ]);
+    let stated = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    assert!(check_stated_context(&stated(&[]), &stored).is_ok());
+    assert!(check_stated_context(&stated(&[("a", "1")]), &stored).is_ok());
+    assert!(check_stated_context(&stated(&[("a", "1"), ("b", "2")]), &stored).is_ok());
+    let e = check_stated_context(&stated(&[("a", "secret-guess")]), &stored).unwrap_err();
+    assert_eq!(e.kind(), ErrorType::InvalidCiphertext);
+    assert!(e.message().contains("key \"a\""), "{e}");
+    assert!(
+        !e.message().contains("secret"),
+        "values are never echoed: {e}"
+    );
+    assert!(check_stated_context(&stated(&[("c", "3")]), &stored).is_err());
 }

@@ -218,6 +218,18 @@ impl<'a> Fields<'a> {
             .collect()
     }
 
+    /// An optional boolean: absent is `false`.
+    pub fn flag(&self, name: &str) -> Result<bool, Error> {
+        match self.get(name).as_deref() {
+            None => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(other) => Err(Error::invalid_request(format!(
+                "field \"{name}\" must be true or false (or left out), got {}",
+                type_name(other)
+            ))),
+        }
+    }
+
     /// An optional string that must be one of `choices`.
     pub fn choice(
         &self,

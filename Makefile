@@ -21,15 +21,17 @@ TOOLS := kit/tools
 # `cargo lambda new` has none of it, so a copy's targets are this file's alone.
 -include lab.mk bench.mk
 
-.PHONY: help venv lock invoke test test-steps lint rust-lint tool-lint test-build unit-and-integration template template-check build package deploy deploy-check kit-update clean
+.PHONY: help venv lock invoke test test-steps lint rust-lint tool-lint test-build unit-and-integration template template-check build package deploy deploy-code deploy-check kit-update clean
 
 help:
 	@echo "make invoke        run the function locally on events/ against a local KMS (no AWS account)"
+	@echo "                   CONCURRENCY=8: one process, 8 in flight, as on Managed Instances; KMS_PORT=, WATCH_PORT="
 	@echo "make test          lint, unit and integration tests, template checks$(LAB_HELP)"
 	@echo "make template      rewrite template.yaml's keys and role from the tables in src/ops/mod.rs"
 	@echo "make build         cross-compile for arm64 Lambda (target/lambda/$(FUNCTION)/bootstrap)"
 	@echo "make package       template check + sam build: the deployable artefact in .aws-sam/build"
-	@echo "make deploy        package + sam deploy of stack $(FUNCTION) (GUIDED=1 asks for every setting)"
+	@echo "make deploy        package + sam deploy of stack $(STACK) (GUIDED=1 asks for every setting)"
+	@echo "make deploy-code   after a first make deploy: build + cargo lambda deploy onto the stack's function"
 	@echo "make deploy-check  rehearse the deploy offline: local CloudFormation, the deployed role, the arm64 artefact"
 	@echo "make kit-update FROM=<template checkout>   take the kit of another kms-lambda version, then make test"
 	@for t in $(LAB_TARGETS); do echo "$$t"; done
@@ -98,26 +100,39 @@ template-check: lock
 
 build: venv lock
 	cargo lambda build --release --arm64 --bin $(FUNCTION)
-	@ls -l target/lambda/$(FUNCTION)/bootstrap
+	@ls -l $(or $(CARGO_TARGET_DIR),target)/lambda/$(FUNCTION)/bootstrap
 
 # SAM runs cargo-lambda in this directory, so .cargo/config.toml applies; both come from .venv.
 package: venv template-check
 	sam build
 
+# The stack `make deploy` creates and `make deploy-code` updates.
+STACK ?= $(FUNCTION)
 deploy: package
-	sam deploy --stack-name $(FUNCTION) $(if $(GUIDED),--guided,)
+	sam deploy --stack-name $(STACK) $(if $(GUIDED),--guided,)
+# The inner loop after a first `make deploy`: the new code onto the stack's function with
+# cargo-lambda (seconds, where sam deploy takes minutes), with the settings of Cargo.toml's
+# [package.metadata.lambda.deploy]. The function's name comes from the stack's outputs; its role
+# and key variables are the stack's and stay (cargo-lambda is given neither).
+deploy-code: venv build
+	name=$$(sam list stack-outputs --stack-name $(STACK) --output json | $(VENV)/bin/python -c \
+	  'import json, sys; print(next(o["OutputValue"] for o in json.load(sys.stdin) if o["OutputKey"] == "FunctionName"))'); \
+	  cargo lambda deploy --binary-name $(FUNCTION) "$$name"
 
 # The deploy rehearsal (run by .ci/run): `sam build` as `make deploy` runs it, its arm64
-# artefact checked, the stack created in a local CloudFormation (moto, IAM enforced), the
-# artefact run under qemu with the deployed configuration and role. One arm64 build (SAM builds
+# artefact checked, the stack created in a local CloudFormation (moto), `make deploy-code` onto
+# its function and the function read back, then (IAM enforced) the artefact run under qemu with
+# the deployed configuration and role. One arm64 build (SAM builds
 # in this directory, in target/, like `make build`) serves all of it.
 DEPLOY_STATE := $(CURDIR)/.local/deploy-check.json
 SAM_BOOTSTRAP := .aws-sam/build/Function/bootstrap
 deploy-check: package
 	$(VENV)/bin/python $(TOOLS)/deploy_check.py artefact $(SAM_BOOTSTRAP)
 	$(VENV)/bin/python $(TOOLS)/deploy_check.py prepare $(SAM_BOOTSTRAP) $(DEPLOY_STATE)
-	status=0; KMS_LAMBDA_DEPLOY_STATE=$(DEPLOY_STATE) KMS_LAMBDA_DEPLOY_BOOTSTRAP=$(CURDIR)/$(SAM_BOOTSTRAP) \
-	  cargo test --locked --test function -- --ignored --nocapture --exact deploy || status=$$?; \
+	status=0; { $(VENV)/bin/python $(TOOLS)/deploy_check.py code $(DEPLOY_STATE) && \
+	  $(VENV)/bin/python $(TOOLS)/deploy_check.py enforce $(DEPLOY_STATE) && \
+	  KMS_LAMBDA_DEPLOY_STATE=$(DEPLOY_STATE) KMS_LAMBDA_DEPLOY_BOOTSTRAP=$(CURDIR)/$(SAM_BOOTSTRAP) \
+	  cargo test --locked --test function -- --ignored --nocapture --exact deploy; } || status=$$?; \
 	  $(VENV)/bin/python $(TOOLS)/deploy_check.py stop $(DEPLOY_STATE); exit $$status
 
 # The kit is vendored as it ships (kit/MANIFEST lists its files): taking another version is

@@ -15,7 +15,7 @@ LAB_TARGETS += \
 bench: venv
 	npm ci --prefix bench/node --no-audit --no-fund
 	cargo lambda build --release --arm64 --bin kms-lambda
-	$(VENV)/bin/python scripts/artifact-size.py target/lambda/kms-lambda/bootstrap bench/results/artifact.json
+	$(VENV)/bin/python scripts/artifact-size.py $(or $(CARGO_TARGET_DIR),target)/lambda/kms-lambda/bootstrap bench/results/artifact.json
 	cargo bench --bench envelope
 	cargo bench --bench lambda
 

@@ -268,7 +268,7 @@ async fn run(full: bool) {
     let only_section = std::env::var("KMS_LAMBDA_BENCH_ONLY").ok();
     if only_section
         .as_deref()
-        .is_none_or(|v| v == "managed" || v == "mixed")
+        .is_none_or(|v| v == "managed" || v == "mixed" || v == "latency")
     {
         let local_key = |peer: &conditions::Peer| conditions::Peer {
             name: peer.name,
@@ -316,6 +316,16 @@ async fn run(full: bool) {
         } else {
             (1, 10, 2, vec![1, 8])
         };
+        // KMS_LAMBDA_BENCH_ONLY=latency: the warm path against a KMS that takes its time.
+        if only_section.as_deref() == Some("latency") {
+            let (reps, window, warmup) = if full { (3, 400, 200) } else { (1, 10, 2) };
+            let md = managed::latency(&peers, reps, window, warmup).await;
+            println!("\n{md}");
+            if full {
+                write_results("latency", &md, &[]);
+            }
+            return;
+        }
         // KMS_LAMBDA_BENCH_ONLY=mixed: small encrypts beside large envelopes, alone.
         if only_section.as_deref() == Some("mixed") {
             let kms = managed::Kms::start().await;

@@ -9,6 +9,8 @@
 #     files besides its bad-input cases (and template.yaml, which `make template` writes).
 #  3. The copy's own `make test` passes, walk-throughs included; an edit of its kit/ fails its
 #     tests, naming the file.
+#  4. The copy's `make invoke` serves every sample event with several in flight to one process
+#     (CONCURRENCY=4), and fails at once, naming the port, when its KMS port is taken.
 # The copy shares this project's target dir and virtualenv: no dependency is compiled or
 # installed twice. It is kept in DEST for `make copy-deploy-check`.
 # Usage: scripts/test-copy.sh TEMPLATE_ZIP DEST
@@ -25,7 +27,7 @@ mkdir -p "$dest"
 (cd "$dest" && cargo lambda new "$name" --template "$zip" --no-interactive >/dev/null)
 
 # 1. What the copy holds.
-diff -r "$root/kit" "$copy/kit" >/dev/null || fail "its kit/ differs from this template's: $(diff -rq "$root/kit" "$copy/kit" | head -3)"
+diff -r -x __pycache__ "$root/kit" "$copy/kit" >/dev/null || fail "its kit/ differs from this template's: $(diff -rq -x __pycache__ "$root/kit" "$copy/kit" | head -3)"
 grep -qx "name = \"$name\"" "$copy/Cargo.toml" || fail "its Cargo.toml does not name it $name"
 grep -qx "# $name" "$copy/README.md" || fail "its README is not its own"
 for lab in lab.mk bench.mk docs/benchmarks.md fuzz bench benches examples/kms-gate tests/fault_matrix.rs \
@@ -88,3 +90,24 @@ grep -q "kit/tools/run-local.sh was edited" <<<"$out" || fail "the kit check did
 grep -q "make kit-update FROM=" <<<"$out" || fail "the kit check did not say how to update the kit"
 git checkout -q -- kit
 echo "copy check: the copy's make test passes with describeKey, generateMac and verifyMac; an edit of its kit/ is named"
+
+# 4. The local loop, as on Managed Instances: several in flight, one process; a taken port named.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+mkdir -p .local
+kms_port=$(free_port)
+watch_port=$(free_port)
+make --no-print-directory invoke CONCURRENCY=4 KMS_PORT="$kms_port" WATCH_PORT="$watch_port" >.local/invoke.log 2>&1 \
+  || { tail -n 30 .local/invoke.log; fail "the copy's make invoke CONCURRENCY=4 failed (.local/invoke.log)"; }
+grep -q "most invocations in flight at once: [234]" .local/invoke.log || fail "make invoke CONCURRENCY=4 never had several in flight"
+grep -q "function processes that served them: 1" .local/invoke.log || fail "make invoke CONCURRENCY=4 started more than one process"
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(20)' "$kms_port" &
+holder=$!
+sleep 0.5
+start=$(date +%s)
+if out=$(timeout 15 make --no-print-directory invoke KMS_PORT="$kms_port" WATCH_PORT="$watch_port" 2>&1); then
+  kill "$holder"; fail "make invoke succeeded with its KMS port taken"
+fi
+kill "$holder" 2>/dev/null || true
+grep -q "port $kms_port (the local KMS) is in use by another program" <<<"$out" || fail "make invoke with its KMS port taken did not name it: $out"
+echo "copy check: the copy's make invoke serves the sample events 4 at a time to one process, and names a taken port in $(( $(date +%s) - start )) s"

@@ -114,6 +114,17 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 /// Keeps `c` invocations in flight until `n` have been answered; their latencies (ms).
 async fn closed_loop(emu: &Arc<Emulator>, event: &[u8], c: usize, n: usize) -> Vec<f64> {
+    paced_loop(emu, event, c, n, Duration::ZERO).await
+}
+
+/// [`closed_loop`], each slot pausing `gap` after every answer before its next invocation.
+async fn paced_loop(
+    emu: &Arc<Emulator>,
+    event: &[u8],
+    c: usize,
+    n: usize,
+    gap: Duration,
+) -> Vec<f64> {
     let left = Arc::new(std::sync::atomic::AtomicUsize::new(n));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..c {
@@ -132,6 +143,9 @@ async fn closed_loop(emu: &Arc<Emulator>, event: &[u8], c: usize, n: usize) -> V
                 )
                 .is_ok()
             {
+                if !gap.is_zero() {
+                    tokio::time::sleep(gap).await;
+                }
                 let t = Instant::now();
                 match emu.invoke_raw(event.clone(), Duration::from_secs(60)).await {
                     Outcome::Ok(_) => lat.push(crate::ms(t.elapsed())),
@@ -170,7 +184,7 @@ fn rss_mb(pid: u32, field: &str) -> f64 {
 pub struct Kms {
     pub local: Arc<LocalKms>,
     tls: TlsEndpoint,
-    _gate: Gate,
+    gate: Gate,
 }
 
 impl Kms {
@@ -183,11 +197,12 @@ impl Kms {
         )
         .await;
         let tls = TlsEndpoint::start(&gate.url()).await;
-        Kms {
-            local,
-            tls,
-            _gate: gate,
-        }
+        Kms { local, tls, gate }
+    }
+
+    /// Every request answered `latency` after it arrives (in-region KMS takes milliseconds).
+    pub fn set_latency(&self, latency: Duration) {
+        self.gate.hang((!latency.is_zero()).then_some(latency));
     }
 
     /// `peer`'s environment as Managed Instances would set it — `c` invocations at once,
@@ -212,6 +227,30 @@ impl Kms {
     }
 }
 
+/// How a window is run besides its workload.
+#[derive(Clone, Copy)]
+struct Setup {
+    /// The function pinned to CPU 1 (the harness to CPU 0).
+    pinned: bool,
+    /// Its CPU quota, in cores.
+    cores: u64,
+    /// Each slot's pause between an answer and its next invocation.
+    gap: Duration,
+    /// `KMS_LAMBDA_BENCH_FLAVOR` for the function, if any.
+    flavor: Option<&'static str>,
+}
+
+impl Setup {
+    fn pinned(pinned: bool) -> Self {
+        Setup {
+            pinned,
+            cores: 1,
+            gap: Duration::ZERO,
+            flavor: None,
+        }
+    }
+}
+
 /// One process, one window: spawn, warm up, measure.
 async fn one_window(
     kms: &Kms,
@@ -222,11 +261,39 @@ async fn one_window(
     warmup: usize,
     pinned: bool,
 ) -> Window {
-    let share = CpuShare::new(1769).ok();
+    window_with(
+        kms,
+        peer,
+        &w.event,
+        w.name,
+        c,
+        n,
+        warmup,
+        Setup::pinned(pinned),
+    )
+    .await
+}
+
+/// [`one_window`] under `setup`.
+#[allow(clippy::too_many_arguments)]
+async fn window_with(
+    kms: &Kms,
+    peer: &Peer,
+    event: &[u8],
+    name: &str,
+    c: usize,
+    n: usize,
+    warmup: usize,
+    setup: Setup,
+) -> Window {
+    let share = CpuShare::new(1769 * setup.cores).ok();
     let emu = Arc::new(Emulator::start().await);
-    let env = kms.function_env(peer, c, 2048);
+    let mut env = kms.function_env(peer, c, 2048);
+    if let Some(flavor) = setup.flavor {
+        env.push(("KMS_LAMBDA_BENCH_FLAVOR", flavor.to_string()));
+    }
     let mut args: Vec<&str> = Vec::new();
-    let program = if pinned {
+    let program = if setup.pinned {
         args.extend(["-c", "1", &peer.program]);
         "taskset"
     } else {
@@ -237,10 +304,15 @@ async fn one_window(
     let f = Function::spawn_command_in(&emu, program, &args, &env, join.as_deref());
     emu.wait_for_polls(c, Duration::from_secs(120)).await;
     // Warm-up: the client built, connections open, Node.js's JIT settled.
-    closed_loop(&emu, &w.event, c, warmup.max(c)).await;
+    paced_loop(&emu, event, c, warmup.max(c), setup.gap).await;
     // KMS_LAMBDA_BENCH_PERF=DIR: a `perf` profile of the function over the window, to DIR.
     let perf = std::env::var("KMS_LAMBDA_BENCH_PERF").ok().map(|dir| {
-        let name = format!("{dir}/{}-{}-c{c}.data", peer.name, w.name.replace(' ', "-"));
+        let name = format!(
+            "{dir}/{}-{}-c{c}-gap{}.data",
+            peer.name,
+            name.replace(' ', "-"),
+            setup.gap.as_millis()
+        );
         std::process::Command::new("perf")
             .args([
                 "record",
@@ -262,7 +334,7 @@ async fn one_window(
     }
     let cpu = f.cpu_time();
     let t = Instant::now();
-    let mut lat = closed_loop(&emu, &w.event, c, n).await;
+    let mut lat = paced_loop(&emu, event, c, n, setup.gap).await;
     let wall = t.elapsed().as_secs_f64();
     if let Some(perf) = perf {
         let _ = std::process::Command::new("kill")
@@ -569,4 +641,185 @@ pub fn mixed_header(reps: usize, n: usize) -> String {
          | Runtime | Concurrency | small p99 alone, ms | small p99 beside, ms | 1 MiB decrypt p50, ms | beside ÷ alone | ≤ 3× |\n\
          |---|---|---|---|---|---|---|\n"
     )
+}
+
+/// The warm path against a KMS that takes its time: CPU per warm 100-byte encrypt with KMS
+/// answering at once, after 5 ms and after 20 ms (`KMS_LAMBDA_BENCH_KMS_LATENCY_MS`), at
+/// concurrency 1 and 8 on one vCPU, every peer; beside it a control — the same process's
+/// invocations that call no KMS (`{"operation": "calls", "n": "0"}`), each slot pausing as long
+/// between invocations, so that the process parks exactly as long with no request in flight; and
+/// on two vCPUs, the multi-thread runtime against the current-thread one at concurrency 8 and
+/// 64. Returns the markdown.
+pub async fn latency(peers: &[Peer], reps: usize, window: usize, warmup: usize) -> String {
+    let kms = Kms::start().await;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pinned = cpus >= 2 && pin_self("0");
+    let latencies: Vec<u64> = std::env::var("KMS_LAMBDA_BENCH_KMS_LATENCY_MS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|l| l.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![0, 5, 20]);
+    // KMS_LAMBDA_BENCH_LATENCY_PART=kms|control|flavour runs one part (to profile it, with
+    // KMS_LAMBDA_BENCH_PERF and a longer KMS_LAMBDA_BENCH_MANAGED_WINDOW).
+    let part = std::env::var("KMS_LAMBDA_BENCH_LATENCY_PART").unwrap_or_default();
+    let runs_part = |name: &str| part.is_empty() || part == name;
+    let window = crate::env_usize("KMS_LAMBDA_BENCH_MANAGED_WINDOW", window);
+    let encrypt = &workloads(&kms.local)[0];
+    let control =
+        serde_json::to_vec(&json!({"operation": "calls", "keyId": "alias/bench", "n": "0"}))
+            .unwrap();
+    let cell = |runs: Vec<Window>| {
+        let pick = |f: fn(&Window) -> f64| stats(runs.iter().map(f).collect());
+        Cell {
+            per_s: pick(|r| r.per_s),
+            p50: pick(|r| r.p50),
+            p99: pick(|r| r.p99),
+            cpu_ms: pick(|r| r.cpu_ms),
+            rss_mb: pick(|r| r.rss_mb),
+        }
+    };
+    let mut md = format!(
+        "Conditions: {}, HTTPS to the local KMS (its answer held back by the latency), JSON logs, \
+         {reps} processes per row (medians, min–max), each warmed up by {warmup} invocations, \
+         then {window} timed (at least 10 per slot); rows run in table order.\n\n\
+         | KMS latency | Concurrency | Runtime | CPU ms / inv | p50 ms | p99 ms | inv/s observed |\n\
+         |---|---|---|---|---|---|---|\n",
+        if pinned {
+            "one vCPU (cgroup quota of one core; function pinned to CPU 1, harness to CPU 0)"
+        } else {
+            "one vCPU (cgroup quota of one core; not pinned: fewer than two CPUs)"
+        },
+    );
+    for &l in latencies.iter().filter(|_| runs_part("kms")) {
+        kms.set_latency(Duration::from_millis(l));
+        for c in [1usize, 8] {
+            for p in peers {
+                let n = window.max(10 * c);
+                let mut runs = Vec::new();
+                for _ in 0..reps {
+                    runs.push(
+                        window_with(
+                            &kms,
+                            p,
+                            &encrypt.event,
+                            encrypt.name,
+                            c,
+                            n,
+                            warmup,
+                            Setup::pinned(pinned),
+                        )
+                        .await,
+                    );
+                }
+                let x = cell(runs);
+                md.push_str(&format!(
+                    "| {l} ms | {c} | {} | {:.3} ({:.3}–{:.3}) | {:.2} | {:.2} | {:.0} |\n",
+                    p.name,
+                    x.cpu_ms.median,
+                    x.cpu_ms.min,
+                    x.cpu_ms.max,
+                    x.p50.median,
+                    x.p99.median,
+                    x.per_s.median
+                ));
+            }
+        }
+    }
+    kms.set_latency(Duration::ZERO);
+    if let Some(rust) = peers
+        .iter()
+        .find(|p| p.name == "Rust")
+        .filter(|_| runs_part("control"))
+    {
+        md.push_str(
+            "\nThe control: invocations that call no KMS, each slot pausing between them as long \
+             as KMS took above (the process parks as long, with no request in flight).\n\n\
+             | Pause | Concurrency | CPU ms / inv (Rust, no KMS call) |\n|---|---|---|\n",
+        );
+        for &l in &latencies {
+            for c in [1usize, 8] {
+                let setup = Setup {
+                    gap: Duration::from_millis(l),
+                    ..Setup::pinned(pinned)
+                };
+                let mut runs = Vec::new();
+                for _ in 0..reps {
+                    runs.push(
+                        window_with(
+                            &kms,
+                            rust,
+                            &control,
+                            "no KMS call",
+                            c,
+                            window.max(10 * c),
+                            warmup,
+                            setup,
+                        )
+                        .await,
+                    );
+                }
+                let x = cell(runs);
+                md.push_str(&format!(
+                    "| {l} ms | {c} | {:.3} ({:.3}–{:.3}) |\n",
+                    x.cpu_ms.median, x.cpu_ms.min, x.cpu_ms.max
+                ));
+            }
+        }
+    }
+    if pinned {
+        pin_self(&format!("0-{}", cpus - 1));
+    }
+    if let Some(rust) = peers
+        .iter()
+        .find(|p| p.name == "Rust")
+        .filter(|_| runs_part("flavour"))
+    {
+        // Two vCPUs: the process and the harness share both cores.
+        if cpus >= 2 {
+            kms.set_latency(Duration::from_millis(5));
+            md.push_str(
+                "\nTwo vCPUs (cgroup quota of two cores, nothing pinned: the harness shares them), \
+                 KMS latency 5 ms, 100-byte encrypts, the runtime's flavour forced:\n\n\
+                 | Concurrency | Runtime flavour | CPU ms / inv | p50 ms | p99 ms | inv/s observed |\n\
+                 |---|---|---|---|---|---|\n",
+            );
+            for c in [8usize, 64] {
+                for flavor in ["current-thread", "multi-thread"] {
+                    let setup = Setup {
+                        pinned: false,
+                        cores: 2,
+                        gap: Duration::ZERO,
+                        flavor: Some(flavor),
+                    };
+                    let mut runs = Vec::new();
+                    for _ in 0..reps {
+                        runs.push(
+                            window_with(
+                                &kms,
+                                rust,
+                                &encrypt.event,
+                                encrypt.name,
+                                c,
+                                window.max(10 * c),
+                                warmup.max(4 * c),
+                                setup,
+                            )
+                            .await,
+                        );
+                    }
+                    let x = cell(runs);
+                    md.push_str(&format!(
+                        "| {c} | {flavor} | {:.3} ({:.3}–{:.3}) | {:.2} | {:.2} | {:.0} |\n",
+                        x.cpu_ms.median,
+                        x.cpu_ms.min,
+                        x.cpu_ms.max,
+                        x.p50.median,
+                        x.p99.median,
+                        x.per_s.median
+                    ));
+                }
+            }
+            kms.set_latency(Duration::ZERO);
+        }
+    }
+    md
 }

@@ -7,10 +7,14 @@
 //!   (crate::App::new) adds its row to the table it serves ([`with_test_rows`]).
 //! - [`Calls`]: an operation, `{"operation": "calls", "keyId": "…", "n": "3"}`, that encrypts a
 //!   byte with that key `n` times, one call after another, so a test can show that the
-//!   invocation's deadline bounds an operation however many calls it makes.
+//!   invocation's deadline bounds an operation however many calls it makes (`"n": "0"`: an
+//!   invocation that calls no KMS, a benchmark's control).
 //! - [`EAGER_CLIENT`]: when that variable is set, [`SdkClientBuilder::prepare`]
 //!   (crate::SdkClientBuilder::prepare) also builds the KMS client, in INIT, so a benchmark can
 //!   price the lazy build against the eager one. It reintroduces exactly what the kit avoids.
+//! - [`FLAVOR`]: `current-thread` or `multi-thread` forces the Tokio runtime's flavour
+//!   ([`executor::flavor`](crate::executor::flavor)), so a benchmark can price one against the
+//!   other under the same load.
 
 use crate::error::Error;
 use crate::event::fields::Fields;
@@ -21,6 +25,9 @@ use aws_sdk_kms::types::{KeySpec, KeyUsageType};
 
 /// The variable that makes the client be built in INIT (benchmarks only).
 pub const EAGER_CLIENT: &str = "KMS_LAMBDA_BENCH_EAGER_CLIENT";
+
+/// The variable that forces the runtime's flavour (benchmarks only).
+pub const FLAVOR: &str = "KMS_LAMBDA_BENCH_FLAVOR";
 
 /// `{"operation": "panic"}`: panics when run.
 #[derive(Debug)]
@@ -70,7 +77,7 @@ impl Operation for Calls {
             .key_id("keyId")?
             .ok_or_else(|| Error::invalid_request("calls needs a keyId"))?;
         let n = fields
-            .choice("n", &["1", "2", "3", "4", "5"])?
+            .choice("n", &["0", "1", "2", "3", "4", "5"])?
             .unwrap_or("1");
         Ok(Calls {
             key_id,

@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """The deploy rehearsal's AWS side, offline: a local moto (CloudFormation, Lambda, IAM, STS, KMS,
 S3, CloudWatch, Logs) that enforces IAM, the stack created from template.yaml, the deployed
-configuration read back, the function's role assumed. `make deploy-check` runs it around
-tests/it/deploy.rs, which runs the function itself.
+configuration read back, `make deploy-code` (cargo lambda deploy) onto the stack's function and
+its configuration read back again, the function's role assumed. `make deploy-check` runs it
+around the deploy test (tests/function.rs), which runs the function itself.
 
 Usage:
   deploy_check.py artefact BOOTSTRAP        check the built artefact (arm64, glibc, aws-lc flag)
-  deploy_check.py prepare BOOTSTRAP STATE   start moto, deploy, write STATE (JSON) for the test
+  deploy_check.py prepare BOOTSTRAP STATE   start moto, deploy the stack, write STATE (JSON)
+  deploy_check.py code STATE                `make deploy-code` onto the stack's function, read back
+  deploy_check.py enforce STATE             assume the function's role; IAM enforced from then on
   deploy_check.py policy STATE [--without SID ACTION]
                                             rewrite the role's KMS statements (admin credentials):
                                             as deployed, or without one action of one statement
@@ -218,10 +221,10 @@ def deploy(pid, url, bootstrap, state_path):
         "MemorySize": (conf.get("MemorySize"), 128),
         "Timeout": (conf.get("Timeout"), 10),
     }
-    # moto's CloudFormation does not pass Architectures on to Lambda (it reads back x86_64), so
-    # the architecture is checked in the translated template; the artefact's own ELF header is
-    # checked by tests/it/deploy.rs.
+    # moto's CloudFormation drops Architectures unless kit/tools/moto_server.py passes them on:
+    # read back, they are the template's (the artefact's own ELF header is checked above).
     function = [r for r in cfn_template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"][0]
+    checks["Architectures"] = (conf.get("Architectures"), function["Properties"].get("Architectures"))
     checks["Architectures (template)"] = (function["Properties"].get("Architectures"), ["arm64"])
     # Every variable the template sets to a key's ARN holds that key's ARN.
     for var, value in function["Properties"]["Environment"]["Variables"].items():
@@ -232,7 +235,7 @@ def deploy(pid, url, bootstrap, state_path):
         fail(f"deployed configuration differs (got, expected): {wrong}")
     role_arn = conf["Role"]
     role_name = role_arn.rsplit("/", 1)[1]
-    log(f"deployed function: {conf['Runtime']}, arm64 (template), {conf['MemorySize']} MB, "
+    log(f"deployed function: {conf['Runtime']}, {conf.get('Architectures')}, {conf['MemorySize']} MB, "
         f"{conf['Timeout']} s, role {role_name}, environment {sorted(env)}")
 
     iam = client("iam", url, admin)
@@ -262,12 +265,6 @@ def deploy(pid, url, bootstrap, state_path):
             fail(f"the role's statement {st['sid']} is on {st['resource']}, not on one of the stack's keys")
         log(f"role policy {st['policy']}, {st['sid']}: {st['actions']} on {arns[st['resource']]}")
 
-    creds = client("sts", url, admin).assume_role(RoleArn=role_arn, RoleSessionName="deploy-check")["Credentials"]
-    # moto's Lambda API mis-verifies signatures once IAM is enforced, so everything above ran
-    # before; from here on every request — the function's KMS calls first — is authenticated
-    # and authorised against IAM, each KMS request on the key it names (kit/tools/moto_server.py).
-    enforce_iam(url)
-    log("IAM enforced from here on: every request is signed and checked against its caller's policies")
     state = {
         "moto_pid": pid,
         "url": url,
@@ -280,10 +277,168 @@ def deploy(pid, url, bootstrap, state_path):
         "role_name": role_name,
         "policies": policies,
         "statements": statements,
-        "role_credentials": {k: creds[k] for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")},
+        # What `make deploy-code` must leave as the stack set it (deploy_check.py code).
+        "function": {
+            "name": outputs["FunctionName"],
+            "Runtime": conf.get("Runtime"),
+            "Handler": conf.get("Handler"),
+            "Architectures": conf.get("Architectures"),
+            "MemorySize": conf.get("MemorySize"),
+            "Timeout": conf.get("Timeout"),
+            "Environment": env,
+            "Role": role_arn,
+            "CodeSha256": conf.get("CodeSha256"),
+            "LogFormat": function["Properties"].get("LoggingConfig", {}).get("LogFormat"),
+        },
     }
     json.dump(state, open(state_path, "w"), indent=1)
-    log(f"assumed the deployed role; state in {state_path}")
+    log(f"state in {state_path}")
+
+
+def enforce(state_path):
+    """The function's role assumed, then IAM enforced on every request."""
+    state = json.load(open(state_path))
+    url, admin = state["url"], state["admin"]
+    role_arn = state["function"]["Role"]
+    creds = client("sts", url, admin).assume_role(RoleArn=role_arn, RoleSessionName="deploy-check")["Credentials"]
+    # moto's Lambda API mis-verifies signatures once IAM is enforced, so everything before ran
+    # without it; from here on every request — the function's KMS calls first — is authenticated
+    # and authorised against IAM, each KMS request on the key it names (kit/tools/moto_server.py).
+    enforce_iam(url)
+    state["role_credentials"] = {k: creds[k] for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")}
+    json.dump(state, open(state_path, "w"), indent=1)
+    log("assumed the deployed role; IAM enforced from here on: every request is signed and checked "
+        "against its caller's policies")
+
+
+# cargo-lambda's deploy settings this project may use ([package.metadata.lambda.deploy]); any
+# other — a role, environment variables, a runtime — would replace what the stack set.
+DEPLOY_SETTINGS = {"memory", "timeout", "tracing", "tags", "tag"}
+ELF_MACHINES = {183: "arm64", 62: "x86_64"}
+
+
+def deploy_settings():
+    """The function package's [package.metadata.lambda.deploy], as cargo reads it."""
+    out = subprocess.run(
+        ["cargo", "metadata", "--no-deps", "--format-version", "1", "--locked"],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    ).stdout
+    meta = json.loads(out)
+    package = next(p for p in meta["packages"] if os.path.dirname(p["manifest_path"]) == ROOT)
+    return package["name"], ((package.get("metadata") or {}).get("lambda") or {}).get("deploy") or {}
+
+
+def code_architecture(zip_path):
+    """The architecture of the `bootstrap` in a deployment zip, from its ELF header."""
+    with zipfile.ZipFile(zip_path) as z:
+        head = z.open("bootstrap").read(20)
+    if head[:4] != b"\x7fELF":
+        return "not an ELF executable"
+    machine = int.from_bytes(head[18:20], "little")
+    return ELF_MACHINES.get(machine, f"ELF machine {machine}")
+
+
+def read_back(state, zip_path, settings):
+    """The function as deployed, field by field: (field, got, expected) rows."""
+    import base64
+    import hashlib
+
+    before = state["function"]
+    lam = client("lambda", state["url"], state["admin"])
+    conf = lam.get_function_configuration(FunctionName=before["name"])
+    tags = lam.list_tags(Resource=conf["FunctionArn"]).get("Tags", {})
+    zipped = open(zip_path, "rb").read()
+    rows = [
+        ("CodeSha256 (the new zip's)", conf.get("CodeSha256"),
+         base64.b64encode(hashlib.sha256(zipped).digest()).decode()),
+        ("code architecture (its bootstrap's ELF header)", code_architecture(zip_path),
+         (before["Architectures"] or ["x86_64"])[0]),
+    ]
+    for field in ("Architectures", "Runtime", "Handler", "MemorySize", "Timeout", "Role"):
+        rows.append((field, conf.get(field), before[field]))
+    env = conf.get("Environment", {}).get("Variables", {})
+    for var, value in sorted(before["Environment"].items()):
+        rows.append((f"Environment {var}", env.get(var, "(missing)"), value))
+    for var in sorted(set(env) - set(before["Environment"])):
+        rows.append((f"Environment {var}", env[var], "(not set by the stack)"))
+    tracing = {"passthrough": "PassThrough", "active": "Active"}.get(
+        str(settings.get("tracing", "")).lower(), "PassThrough")
+    rows.append(("TracingConfig.Mode", (conf.get("TracingConfig") or {}).get("Mode", "PassThrough"), tracing))
+    wanted_tags = settings.get("tags") or settings.get("tag") or {}
+    if isinstance(wanted_tags, list):
+        wanted_tags = dict(t.split("=", 1) for t in wanted_tags)
+    for k, v in sorted(wanted_tags.items()):
+        rows.append((f"tag {k}", tags.get(k, "(missing)"), v))
+    return rows
+
+
+def code(state_path):
+    """`make deploy-code` onto the stack's function, as a user runs it after `make deploy`, and
+    the function read back: the new code, arm64, and everything the stack set unchanged. Then the
+    check itself is put to the test: an x86_64 build, and a deploy that sets an environment
+    variable (cargo-lambda then replaces the whole environment), must each fail it, naming the
+    field."""
+    state = json.load(open(state_path))
+    name = state["function"]["name"]
+    package, settings = deploy_settings()
+    unknown = sorted(set(settings) - DEPLOY_SETTINGS)
+    if unknown:
+        fail(f"[package.metadata.lambda.deploy] sets {unknown}: cargo lambda deploy would replace the "
+             f"stack's {', '.join(unknown)}; only {sorted(DEPLOY_SETTINGS)} belong there")
+    # cargo-lambda 1.9 has no log-format setting and sends no LoggingConfig: the stack's JSON
+    # format stays. (moto drops LoggingConfig, so it cannot be read back here.)
+    if state["function"]["LogFormat"] != "JSON":
+        fail(f"template.yaml's LoggingConfig.LogFormat is {state['function']['LogFormat']!r}, not JSON")
+    env = dict(os.environ)
+    env.update({
+        "AWS_ENDPOINT_URL": state["url"],
+        "AWS_ACCESS_KEY_ID": state["admin"]["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": state["admin"]["SecretAccessKey"],
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+    })
+    env.pop("AWS_SESSION_TOKEN", None)
+    env.pop("AWS_PROFILE", None)
+
+    def differences(zip_path):
+        rows = read_back(state, zip_path, settings)
+        return rows, [(f, got, want) for f, got, want in rows if got != want]
+
+    def cargo_lambda(*args):
+        subprocess.run(["cargo", "lambda", "deploy", *args, name],
+                       env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+
+    # The check can fail: an x86_64 build (the host's debug build) deployed onto the function.
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+    host = os.path.join(target, "debug", package)
+    if not os.path.exists(host):
+        subprocess.run(["cargo", "build", "--locked", "--bin", package], cwd=ROOT, check=True)
+    cargo_lambda("--binary-path", host)
+    _, wrong = differences(os.path.join(os.path.dirname(host), "bootstrap.zip"))
+    if not any(f.startswith("code architecture") for f, _, _ in wrong):
+        fail(f"an x86_64 build deployed onto the function went unnoticed: {wrong}")
+    log(f"checked: an x86_64 build is caught ({[f for f, _, _ in wrong]})")
+    # … and an environment variable given to cargo-lambda, which replaces the key variables.
+    cargo_lambda("--binary-name", package, "--env-var", "AWS_LAMBDA_LOG_LEVEL=DEBUG")
+    _, wrong = differences(os.path.join(target, "lambda", package, "bootstrap.zip"))
+    missing = [f for f, got, _ in wrong if f.startswith("Environment ") and got == "(missing)"]
+    if not any(v in f for f in missing for v in state["environment"] if v.endswith("_KEY_ID")):
+        fail(f"a deploy that dropped the key variables went unnoticed: {wrong}")
+    log(f"checked: a replaced environment is caught ({len(missing)} variables named missing)")
+    lam = client("lambda", state["url"], state["admin"])
+    lam.update_function_configuration(FunctionName=name, Environment={"Variables": state["function"]["Environment"]})
+
+    # The path itself: make deploy-code, as docs/deploy.md has it.
+    subprocess.run(["make", "--no-print-directory", "deploy-code", f"STACK={STACK}"], env=env, cwd=ROOT, check=True)
+    rows, wrong = differences(os.path.join(target, "lambda", package, "bootstrap.zip"))
+    log(f"read back after make deploy-code (cargo lambda deploy) onto {name}:")
+    for f, got, want in rows:
+        shown = got if len(str(got)) < 90 else str(got)[:87] + "..."
+        log(f"  {f}: {shown}" + ("" if got == want else f"   ≠ expected {want}"))
+    log(f"  LoggingConfig.LogFormat: JSON, as template.yaml sets it (cargo lambda deploy sends no "
+        f"LoggingConfig; moto keeps none to read back)")
+    if wrong:
+        fail("after make deploy-code the function differs: " + "; ".join(f"{f}: {g!r}, expected {w!r}" for f, g, w in wrong))
 
 
 def policy(state_path, without=None):
@@ -365,6 +520,10 @@ def main():
         artefact(sys.argv[2])
     elif cmd == "prepare":
         prepare(sys.argv[2], sys.argv[3])
+    elif cmd == "code":
+        code(sys.argv[2])
+    elif cmd == "enforce":
+        enforce(sys.argv[2])
     elif cmd == "policy":
         args = sys.argv[3:]
         without = tuple(args[args.index("--without") + 1:][:2]) if "--without" in args else None

@@ -252,12 +252,27 @@ mod tests {
 
     static TABLE: &[Entry] = &[Entry::of::<Sign>("sign")];
 
-    fn template(dir: &str, text: &str) -> std::path::PathBuf {
+    /// A `template.yaml` of `text` in a directory of its own, removed when dropped.
+    struct Scratch(std::path::PathBuf);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    impl std::ops::Deref for Scratch {
+        type Target = std::path::Path;
+        fn deref(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+
+    fn template(dir: &str, text: &str) -> Scratch {
         let dir = std::env::temp_dir().join(format!("kms-lambda-kit-{dir}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("template.yaml");
-        std::fs::write(&path, text).unwrap();
-        path
+        std::fs::write(dir.join("template.yaml"), text).unwrap();
+        Scratch(dir)
     }
 
     const REGIONS: &str =
@@ -270,7 +285,8 @@ mod tests {
     #[test]
     fn inconsistent_tables_write_nothing_and_say_why() {
         // `sign` uses the MAC kind, which is no row of this key table.
-        let path = template("inconsistent", REGIONS);
+        let dir = template("inconsistent", REGIONS);
+        let path = dir.join("template.yaml");
         let e = write(&path, &[&DATA], TABLE).unwrap_err();
         assert!(
             e.contains("sign uses the MAC key, which is no row of keys!"),
@@ -286,7 +302,8 @@ mod tests {
 
     #[test]
     fn the_regions_are_written_then_checked_and_a_missing_marker_is_named() {
-        let path = template("regions", REGIONS);
+        let dir = template("regions", REGIONS);
+        let path = dir.join("template.yaml");
         assert!(check(&path, &[&MAC], TABLE)
             .unwrap_err()
             .contains("run `make template`"));
@@ -299,7 +316,8 @@ mod tests {
             !write(&path, &[&MAC], TABLE).unwrap(),
             "nothing left to change"
         );
-        let path = template("marker", "Resources: {}\n");
+        let dir = template("marker", "Resources: {}\n");
+        let path = dir.join("template.yaml");
         let e = write(&path, &[&MAC], TABLE).unwrap_err();
         assert!(e.contains("no line `# make template: begin keys`"), "{e}");
     }

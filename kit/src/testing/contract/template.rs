@@ -8,7 +8,10 @@
 //! - metrics: every metric the alarms and the dashboard read is one the function emits (checked
 //!   by running it), and the dashboard body is valid JSON;
 //! - `template.managed-instances.yaml`, when the project has it: the function starts with the
-//!   memory and concurrency it sets.
+//!   memory and concurrency it sets;
+//! - `cargo lambda deploy`'s settings (`[package.metadata.lambda.deploy]` in `Cargo.toml`), when
+//!   the project has them: the memory, timeout and tracing `template.yaml` gives the function,
+//!   and nothing cargo-lambda would replace the stack's role or environment with.
 
 use crate::key::Key;
 use crate::testing::events::run_sample_events;
@@ -24,6 +27,7 @@ pub async fn template(project: &Project) {
     least_privilege(project);
     dashboard(project);
     managed_instances_overlay(project);
+    cargo_lambda_deploy_settings(project);
     metrics_are_emitted(project).await;
 }
 
@@ -428,4 +432,103 @@ fn managed_instances_overlay(project: &Project) {
     .unwrap_or_else(|e| panic!("the overlay's function would not start: {e}"));
     assert!(config.memory.budget_kib.is_some());
     assert_eq!(config.concurrency.to_string(), concurrency);
+}
+
+/// What `cargo lambda deploy` may set ([package.metadata.lambda.deploy]); anything else — a role,
+/// environment variables, a runtime, layers — would replace what the stack set.
+const DEPLOY_SETTINGS: [&str; 5] = ["memory", "timeout", "tracing", "tags", "tag"];
+
+/// `cargo lambda deploy`'s settings against `template.yaml`: `make deploy-code` must leave the
+/// function as `make deploy` made it.
+fn cargo_lambda_deploy_settings(project: &Project) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
+        .arg("--manifest-path")
+        .arg(project.path("Cargo.toml"))
+        .output()
+        .expect("cargo metadata");
+    assert!(
+        out.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: Value = serde_json::from_slice(&out.stdout).expect("cargo metadata's JSON");
+    let manifest = project.path("Cargo.toml");
+    let package = meta["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .find(|p| p["manifest_path"].as_str().map(std::path::Path::new) == Some(&manifest))
+        .expect("the function's package");
+    let Some(settings) = package["metadata"]["lambda"]["deploy"].as_object() else {
+        return;
+    };
+    let unknown: Vec<&String> = settings
+        .keys()
+        .filter(|k| !DEPLOY_SETTINGS.contains(&k.as_str()))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "Cargo.toml's [package.metadata.lambda.deploy] sets {unknown:?}: cargo lambda deploy would \
+         replace the stack's role, environment or runtime with them; only {DEPLOY_SETTINGS:?} \
+         belong there"
+    );
+    let t = parse(&text(project));
+    let (_, function) = of_type(&t, "AWS::Serverless::Function")
+        .into_iter()
+        .next()
+        .expect("template.yaml has a function");
+    let props = &function["Properties"];
+    // A property's value, or the default of the parameter it names (`!Ref Name`).
+    let value = |v: &Yaml| -> Yaml {
+        match tagged(v) {
+            Some((tag, name)) if tag == "!Ref" => {
+                t["Parameters"][name.as_str().unwrap_or_default()]["Default"].clone()
+            }
+            _ => v.clone(),
+        }
+    };
+    let number = |v: Yaml| match v {
+        Yaml::Number(n) => n.as_u64(),
+        Yaml::String(s) => s.parse().ok(),
+        _ => None,
+    };
+    let tracing = match value(&props["Tracing"]).as_str() {
+        Some("Active") => "active",
+        _ => "passthrough", // Disabled or PassThrough: Lambda's PassThrough
+    };
+    for (setting, template) in [
+        (
+            "memory",
+            number(value(&props["MemorySize"])).map(|n| n.to_string()),
+        ),
+        (
+            "timeout",
+            number(value(&props["Timeout"])).map(|n| n.to_string()),
+        ),
+        ("tracing", Some(tracing.to_string())),
+    ] {
+        let template =
+            template.unwrap_or_else(|| panic!("template.yaml's function has no {setting}"));
+        let cargo = match &settings.get(setting) {
+            Some(Value::String(s)) => s.to_lowercase(),
+            Some(other) => other.to_string(),
+            None => panic!(
+                "Cargo.toml's [package.metadata.lambda.deploy] has no {setting}: cargo lambda \
+                 deploy would leave what the last deploy set, not {template} as template.yaml says"
+            ),
+        };
+        assert_eq!(
+            cargo, template,
+            "Cargo.toml's [package.metadata.lambda.deploy] {setting} is {cargo}, template.yaml's \
+             function has {template}: make deploy-code would change what make deploy set"
+        );
+    }
 }

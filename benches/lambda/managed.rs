@@ -251,30 +251,34 @@ impl Setup {
     }
 }
 
-/// One process, one window: spawn, warm up, measure.
-async fn one_window(
+/// `reps` windows of `peer` under `setup`, one process each: their medians (min–max).
+#[allow(clippy::too_many_arguments)]
+async fn cell_with(
     kms: &Kms,
     peer: &Peer,
-    w: &Workload,
+    event: &[u8],
+    name: &str,
     c: usize,
     n: usize,
     warmup: usize,
-    pinned: bool,
-) -> Window {
-    window_with(
-        kms,
-        peer,
-        &w.event,
-        w.name,
-        c,
-        n,
-        warmup,
-        Setup::pinned(pinned),
-    )
-    .await
+    setup: Setup,
+    reps: usize,
+) -> Cell {
+    let mut runs = Vec::new();
+    for _ in 0..reps {
+        runs.push(window_with(kms, peer, event, name, c, n, warmup, setup).await);
+    }
+    let pick = |f: fn(&Window) -> f64| stats(runs.iter().map(f).collect());
+    Cell {
+        per_s: pick(|r| r.per_s),
+        p50: pick(|r| r.p50),
+        p99: pick(|r| r.p99),
+        cpu_ms: pick(|r| r.cpu_ms),
+        rss_mb: pick(|r| r.rss_mb),
+    }
 }
 
-/// [`one_window`] under `setup`.
+/// One process, one window under `setup`: spawn, warm up, measure.
 #[allow(clippy::too_many_arguments)]
 async fn window_with(
     kms: &Kms,
@@ -388,18 +392,19 @@ pub async fn run(
         for &c in concurrency {
             for p in peers {
                 let n = window.max(10 * c);
-                let mut runs = Vec::new();
-                for _ in 0..reps {
-                    runs.push(one_window(&kms, p, &w, c, n, warmup.max(4 * c), pinned).await);
-                }
-                let pick = |f: fn(&Window) -> f64| stats(runs.iter().map(f).collect());
-                let cell = Cell {
-                    per_s: pick(|r| r.per_s),
-                    p50: pick(|r| r.p50),
-                    p99: pick(|r| r.p99),
-                    cpu_ms: pick(|r| r.cpu_ms),
-                    rss_mb: pick(|r| r.rss_mb),
-                };
+                let setup = Setup::pinned(pinned);
+                let cell = cell_with(
+                    &kms,
+                    p,
+                    &w.event,
+                    w.name,
+                    c,
+                    n,
+                    warmup.max(4 * c),
+                    setup,
+                    reps,
+                )
+                .await;
                 md.push_str(&format!(
                     "| {} | {c} | {} | {:.0} | {:.2} | {:.2} | {:.3} ({:.3}–{:.3}) | {:.0} | {:.1} |\n",
                     w.name,
@@ -667,16 +672,6 @@ pub async fn latency(peers: &[Peer], reps: usize, window: usize, warmup: usize) 
     let control =
         serde_json::to_vec(&json!({"operation": "calls", "keyId": "alias/bench", "n": "0"}))
             .unwrap();
-    let cell = |runs: Vec<Window>| {
-        let pick = |f: fn(&Window) -> f64| stats(runs.iter().map(f).collect());
-        Cell {
-            per_s: pick(|r| r.per_s),
-            p50: pick(|r| r.p50),
-            p99: pick(|r| r.p99),
-            cpu_ms: pick(|r| r.cpu_ms),
-            rss_mb: pick(|r| r.rss_mb),
-        }
-    };
     let mut md = format!(
         "Conditions: {}, HTTPS to the local KMS (its answer held back by the latency), JSON logs, \
          {reps} processes per row (medians, min–max), each warmed up by {warmup} invocations, \
@@ -694,23 +689,9 @@ pub async fn latency(peers: &[Peer], reps: usize, window: usize, warmup: usize) 
         for c in [1usize, 8] {
             for p in peers {
                 let n = window.max(10 * c);
-                let mut runs = Vec::new();
-                for _ in 0..reps {
-                    runs.push(
-                        window_with(
-                            &kms,
-                            p,
-                            &encrypt.event,
-                            encrypt.name,
-                            c,
-                            n,
-                            warmup,
-                            Setup::pinned(pinned),
-                        )
-                        .await,
-                    );
-                }
-                let x = cell(runs);
+                let name = format!("{} at {l} ms", encrypt.name);
+                let setup = Setup::pinned(pinned);
+                let x = cell_with(&kms, p, &encrypt.event, &name, c, n, warmup, setup, reps).await;
                 md.push_str(&format!(
                     "| {l} ms | {c} | {} | {:.3} ({:.3}–{:.3}) | {:.2} | {:.2} | {:.0} |\n",
                     p.name,
@@ -741,23 +722,18 @@ pub async fn latency(peers: &[Peer], reps: usize, window: usize, warmup: usize) 
                     gap: Duration::from_millis(l),
                     ..Setup::pinned(pinned)
                 };
-                let mut runs = Vec::new();
-                for _ in 0..reps {
-                    runs.push(
-                        window_with(
-                            &kms,
-                            rust,
-                            &control,
-                            "no KMS call",
-                            c,
-                            window.max(10 * c),
-                            warmup,
-                            setup,
-                        )
-                        .await,
-                    );
-                }
-                let x = cell(runs);
+                let x = cell_with(
+                    &kms,
+                    rust,
+                    &control,
+                    "no KMS call",
+                    c,
+                    window.max(10 * c),
+                    warmup,
+                    setup,
+                    reps,
+                )
+                .await;
                 md.push_str(&format!(
                     "| {l} ms | {c} | {:.3} ({:.3}–{:.3}) |\n",
                     x.cpu_ms.median, x.cpu_ms.min, x.cpu_ms.max
@@ -790,23 +766,18 @@ pub async fn latency(peers: &[Peer], reps: usize, window: usize, warmup: usize) 
                         gap: Duration::ZERO,
                         flavor: Some(flavor),
                     };
-                    let mut runs = Vec::new();
-                    for _ in 0..reps {
-                        runs.push(
-                            window_with(
-                                &kms,
-                                rust,
-                                &encrypt.event,
-                                encrypt.name,
-                                c,
-                                window.max(10 * c),
-                                warmup.max(4 * c),
-                                setup,
-                            )
-                            .await,
-                        );
-                    }
-                    let x = cell(runs);
+                    let x = cell_with(
+                        &kms,
+                        rust,
+                        &encrypt.event,
+                        encrypt.name,
+                        c,
+                        window.max(10 * c),
+                        warmup.max(4 * c),
+                        setup,
+                        reps,
+                    )
+                    .await;
                     md.push_str(&format!(
                         "| {c} | {flavor} | {:.3} ({:.3}–{:.3}) | {:.2} | {:.2} | {:.0} |\n",
                         x.cpu_ms.median,

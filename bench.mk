@@ -13,7 +13,7 @@ LAB_TARGETS += \
 # the SigV4 gate itself with AES-GCM, benches/lambda/local_kms.rs, which `cargo run --example
 # kms-gate -- --local` serves too); envelope throughput; arm64 size.
 bench: venv
-	npm ci --prefix bench/node --no-audit --no-fund
+	cd bench/node && npm ci --no-audit --no-fund
 	cargo lambda build --release --arm64 --bin kms-lambda
 	$(VENV)/bin/python scripts/artifact-size.py $(or $(CARGO_TARGET_DIR),target)/lambda/kms-lambda/bootstrap bench/results/artifact.json
 	cargo bench --bench envelope

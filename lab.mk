@@ -15,7 +15,7 @@ LAB_TARGETS += \
 
 # The official Node.js AWS Encryption SDK, for tests/esdk_interop.rs (pinned by its lock).
 tests/esdk-node/node_modules/.installed: tests/esdk-node/package.json tests/esdk-node/package-lock.json
-	npm ci --prefix tests/esdk-node --no-audit --no-fund --loglevel=error
+	cd tests/esdk-node && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 .PHONY: copy template-zip copy-check copy-deploy-check kit-manifest kit-docs fault-matrix-new-retries lab-lint fuzz

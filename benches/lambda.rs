@@ -211,7 +211,7 @@ async fn run(full: bool) {
     let node_dir = root.join("bench/node");
     let node_installed = node_dir.join("node_modules/@aws-sdk/client-kms").exists();
     if !node_installed {
-        println!("(Node.js peer skipped: run `npm ci --prefix bench/node`, as `make bench` does)");
+        println!("(Node.js peer skipped: run `npm ci` in bench/node, as `make bench` does)");
     }
 
     // KMS_LAMBDA_BENCH_ONLY=memory: the round trip's peak memory alone, and the largest

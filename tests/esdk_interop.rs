@@ -49,7 +49,7 @@ fn node(key_arn: &str) -> Esdk {
         Command::new("node")
             .arg(format!("{root}/tests/esdk-node/peer.mjs"))
             .arg(key_arn),
-        "the Node.js ESDK peer (Node.js, and `npm ci --prefix tests/esdk-node`, as make test runs it)",
+        "the Node.js ESDK peer (Node.js, and `npm ci` in tests/esdk-node, as make test runs it)",
     )
 }
 

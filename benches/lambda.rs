@@ -768,23 +768,14 @@ async fn crafted_envelope_memory(
     let body = serde_json::to_vec(&event).unwrap();
     let event_mb = body.len() as f64 / 1e6;
     let reserved_mb = (1 + kms_lambda_kit::memory::WORKING_FACTOR) as f64 * event_mb;
-    let (mut peaks, mut growths) = (Vec::new(), Vec::new());
-    for _ in 0..reps {
-        let emu = Emulator::start().await;
-        let f = Function::spawn_command(&emu, &function_binary(), &[], base_env);
-        emu.wait_for_polls(1, Duration::from_secs(60)).await;
-        invoke_ms(&emu, &encrypt_event()).await;
-        let before = rss_kib(f.pid(), "VmHWM:") * 1024.0 / 1e6;
+    let (peak, growth) = peak_memory(base_env, reps, async |emu: &Emulator| {
         let opened = emu
             .invoke_raw(body.clone(), Duration::from_secs(60))
             .await
             .ok();
         assert!(opened["plaintext"] == json!(b64(&plaintext)), "opened");
-        let peak = rss_kib(f.pid(), "VmHWM:") * 1024.0 / 1e6;
-        peaks.push(peak);
-        growths.push(peak - before);
-    }
-    let (peak, growth) = (stats(peaks), stats(growths));
+    })
+    .await;
     vec![fact(
         &format!(
             "Peak RSS decrypting the largest crafted envelope ({} bytes, frame length 1, \
@@ -805,12 +796,13 @@ async fn crafted_envelope_memory(
     )]
 }
 
-async fn round_trip_memory(base_env: &[(&'static str, String)], reps: usize) -> Vec<Row> {
-    let payload: Vec<u8> = (0..function::ops::encrypt::MAX_ENVELOPE_PLAINTEXT)
-        .map(|i| (i * 7 % 251) as u8)
-        .collect();
-    let event = json!({"operation": "encrypt", "plaintext": b64(&payload), "encryptionContext": {"bench": "1"}});
-    let event_mb = serde_json::to_vec(&event).unwrap().len() as f64 / 1e6;
+/// Peak RSS (MB) of a fresh, warm function process over `reps` runs of `work`, and its growth
+/// over the warm peak.
+async fn peak_memory(
+    base_env: &[(&'static str, String)],
+    reps: usize,
+    work: impl AsyncFn(&Emulator),
+) -> (Stats, Stats) {
     let (mut peaks, mut growths) = (Vec::new(), Vec::new());
     for _ in 0..reps {
         let emu = Emulator::start().await;
@@ -818,17 +810,29 @@ async fn round_trip_memory(base_env: &[(&'static str, String)], reps: usize) -> 
         emu.wait_for_polls(1, Duration::from_secs(60)).await;
         invoke_ms(&emu, &encrypt_event()).await;
         let before = rss_kib(f.pid(), "VmHWM:") * 1024.0 / 1e6;
+        work(&emu).await;
+        let peak = rss_kib(f.pid(), "VmHWM:") * 1024.0 / 1e6;
+        peaks.push(peak);
+        growths.push(peak - before);
+    }
+    (stats(peaks), stats(growths))
+}
+
+async fn round_trip_memory(base_env: &[(&'static str, String)], reps: usize) -> Vec<Row> {
+    let payload: Vec<u8> = (0..function::ops::encrypt::MAX_ENVELOPE_PLAINTEXT)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    let event = json!({"operation": "encrypt", "plaintext": b64(&payload), "encryptionContext": {"bench": "1"}});
+    let event_mb = serde_json::to_vec(&event).unwrap().len() as f64 / 1e6;
+    let (peak, growth) = peak_memory(base_env, reps, async |emu: &Emulator| {
         let sealed = emu.invoke(&event).await.ok();
         assert_eq!(sealed["mode"], "envelope");
         let decrypt = json!({"operation": "decrypt", "ciphertext": sealed["ciphertext"], "encryptionContext": {"bench": "1"}});
         drop(sealed);
         let opened = emu.invoke(&decrypt).await.ok();
         assert!(opened["plaintext"] == event["plaintext"], "round trip");
-        let peak = rss_kib(f.pid(), "VmHWM:") * 1024.0 / 1e6;
-        peaks.push(peak);
-        growths.push(peak - before);
-    }
-    let (peak, growth) = (stats(peaks), stats(growths));
+    })
+    .await;
     vec![
         fact(
             &format!("Peak RSS of a 4.7 MB envelope round trip (event {event_mb:.2} MB)"),

@@ -339,6 +339,28 @@ fn parts(blob: &[u8]) -> Vec<(&'static str, usize)> {
     ]
 }
 
+/// Decrypts `bytes` stating `context`: it must fail; its `errorType` and message.
+async fn refused(h: &Harness, bytes: &[u8], context: &Value, what: &str) -> (String, String) {
+    let event = json!({"operation": "decrypt", "ciphertext": STANDARD.encode(bytes), "encryptionContext": context});
+    match call(h, &event).await {
+        Outcome::Err {
+            error_type,
+            message,
+        } => (error_type, message),
+        Outcome::Ok(_) => panic!("{what}: decrypted anyway"),
+    }
+}
+
+/// Where a signed message's footer begins (the length of what its signature covers).
+fn footer_at(blob: &[u8]) -> usize {
+    kms_lambda_kit::envelope::parse(blob)
+        .expect("a valid message")
+        .footer
+        .expect("a signed message")
+        .signed
+        .len()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_tampered_part_of_a_message_is_invalid_ciphertext_and_never_plaintext() {
     let h = Harness::start(&PROJECT, &[]).await;
@@ -371,14 +393,7 @@ async fn every_tampered_part_of_a_message_is_invalid_ciphertext_and_never_plaint
     cases.push(("bytes after the final frame".into(), trailing));
 
     for (what, bytes) in cases {
-        let out = call(&h, &json!({"operation": "decrypt", "ciphertext": STANDARD.encode(&bytes), "encryptionContext": context})).await;
-        let Outcome::Err {
-            error_type,
-            message,
-        } = &out
-        else {
-            panic!("{what}: decrypted anyway")
-        };
+        let (error_type, message) = &refused(&h, &bytes, &context, &what).await;
         if what.contains("encrypted data key") {
             // A changed KMS ciphertext: AWS answers InvalidCiphertextException; moto may answer
             // AccessDeniedException for a key id it reads out of the damaged blob.
@@ -410,11 +425,7 @@ async fn a_signed_message_altered_cut_or_signed_by_another_key_is_invalid_cipher
         .decode(enc["ciphertext"].as_str().unwrap())
         .unwrap();
     for blob in [from_python, from_function] {
-        let footer = kms_lambda_kit::envelope::parse(&blob)
-            .unwrap()
-            .footer
-            .unwrap();
-        let signed_len = footer.signed.len();
+        let signed_len = footer_at(&blob);
         let mut flipped = blob.clone();
         *flipped.last_mut().unwrap() ^= 0x01;
         let mut altered = blob.clone();
@@ -422,13 +433,7 @@ async fn a_signed_message_altered_cut_or_signed_by_another_key_is_invalid_cipher
         let mut other_key = blob[..signed_len].to_vec();
         // Another sender's footer: a valid signature, by a key the header does not name.
         let mut forged = python.encrypt(&secret, &context, 4096, None);
-        let forged_at = kms_lambda_kit::envelope::parse(&forged)
-            .unwrap()
-            .footer
-            .unwrap()
-            .signed
-            .len();
-        let forged = forged.split_off(forged_at);
+        let forged = forged.split_off(footer_at(&forged));
         other_key.extend_from_slice(&forged);
         for (what, bytes, says) in [
             ("a flipped signature byte", flipped, "does not verify"),
@@ -449,14 +454,7 @@ async fn a_signed_message_altered_cut_or_signed_by_another_key_is_invalid_cipher
             ),
             ("another key's signature", other_key, "does not verify"),
         ] {
-            let out = call(&h, &json!({"operation": "decrypt", "ciphertext": STANDARD.encode(&bytes), "encryptionContext": context})).await;
-            let Outcome::Err {
-                error_type,
-                message,
-            } = &out
-            else {
-                panic!("{what}: decrypted anyway")
-            };
+            let (error_type, message) = &refused(&h, &bytes, &context, what).await;
             assert_eq!(error_type, "InvalidCiphertext", "{what}: {message}");
             assert!(message.contains(says), "{what}: {message}");
             assert!(!message.contains("signed by the sender"), "{what}");

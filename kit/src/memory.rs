@@ -326,19 +326,30 @@ mod tests {
         assert!(text.contains("MAX_EVENT_BYTES"), "{text}");
     }
 
-    #[tokio::test]
-    async fn large_events_wait_for_memory_and_give_up_before_the_deadline() {
+    /// A budget with room for one 100 KiB event at a time (3 × 100 KiB), held by a first such
+    /// event until `release` is notified: the service, what it saw, the refusals, the first's
+    /// task and `release`.
+    async fn held_by_a_first_event() -> (
+        impl Service<
+                LambdaInvocation,
+                Response = (),
+                Error = (),
+                Future = impl std::future::Future<Output = Result<(), ()>> + Send,
+            > + Clone,
+        Seen,
+        Refusals,
+        tokio::task::JoinHandle<Result<(), ()>>,
+        Arc<tokio::sync::Notify>,
+    ) {
         let release = Arc::new(tokio::sync::Notify::new());
         let (svc, seen) = recorder(release.clone());
-        // Room for one 100 KiB event at a time (3 × 100 KiB).
         let plan = MemoryPlan {
             max_event_bytes: 100 * 1024,
             budget_kib: Some(300),
         };
         let refusals = Refusals::default();
-        let mut budgeted =
+        let budgeted =
             MemoryBudget::new(&plan, Duration::from_millis(10), refusals.clone()).layer(svc);
-        // The first holds the budget until released.
         let first = tokio::spawn(budgeted.clone().call(invocation(
             "first",
             100 * 1024,
@@ -347,6 +358,13 @@ mod tests {
         while seen.lock().unwrap().is_empty() {
             tokio::task::yield_now().await;
         }
+        (budgeted, seen, refusals, first, release)
+    }
+
+    #[tokio::test]
+    async fn large_events_wait_for_memory_and_give_up_before_the_deadline() {
+        // The first holds the budget until released.
+        let (mut budgeted, seen, refusals, first, release) = held_by_a_first_event().await;
         // The second cannot get its memory before its deadline (minus the margin).
         budgeted
             .call(invocation("second", 100 * 1024, Duration::from_millis(60)))
@@ -375,23 +393,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_deadline_sent_as_a_timeout_waits_for_memory_as_the_handler_reads_it() {
-        let release = Arc::new(tokio::sync::Notify::new());
-        let (svc, seen) = recorder(release.clone());
-        let plan = MemoryPlan {
-            max_event_bytes: 100 * 1024,
-            budget_kib: Some(300),
-        };
-        let refusals = Refusals::default();
-        let mut budgeted =
-            MemoryBudget::new(&plan, Duration::from_millis(10), refusals.clone()).layer(svc);
-        let first = tokio::spawn(budgeted.clone().call(invocation(
-            "first",
-            100 * 1024,
-            Duration::from_secs(60),
-        )));
-        while seen.lock().unwrap().is_empty() {
-            tokio::task::yield_now().await;
-        }
+        let (mut budgeted, seen, refusals, first, release) = held_by_a_first_event().await;
         // `cargo lambda watch` sends the timeout (600,000 ms), not a date: ten minutes left, not
         // a deadline in 1970 that leaves none.
         let mut watched = invocation("watched", 100 * 1024, Duration::ZERO);

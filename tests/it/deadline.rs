@@ -15,18 +15,26 @@ const TIMEOUT: Duration = Duration::from_secs(3);
 /// How late KMS answers each request.
 const LATE: Duration = Duration::from_millis(900);
 
-/// Sends `event` with [`TIMEOUT`] and KMS answering every request [`LATE`]: the outcome, and
-/// how long the answer took.
-async fn late(h: &Harness, event: &Value) -> (Outcome, Duration) {
+/// Sends `event` with [`TIMEOUT`] and KMS answering every request [`LATE`]: it must answer
+/// `DeadlineExceeded` before the invocation's deadline, and its EMF line (the invocation's
+/// second) say so; that line.
+async fn cut_by_the_deadline(h: &Harness, event: &Value) -> Value {
     h.gate.hang(Some(LATE));
     let started = Instant::now();
-    let out = h
+    let out: Outcome = h
         .emulator
         .invoke_raw(serde_json::to_vec(event).unwrap(), TIMEOUT)
         .await;
     let took = started.elapsed();
     h.gate.hang(None);
-    (out, took)
+    assert_eq!(out.error_type(), "DeadlineExceeded", "{out:?}");
+    assert!(
+        took < TIMEOUT,
+        "answered after {took:?}, past the invocation's deadline"
+    );
+    let line = h.function.emf_wait(2).await[1].clone();
+    assert_eq!(line["ErrorType"], "DeadlineExceeded", "{line}");
+    line
 }
 
 #[tokio::test]
@@ -37,14 +45,7 @@ async fn three_kms_calls_each_answered_late_end_with_the_invocations_deadline() 
     // Without delay all three succeed: the operation works.
     assert_eq!(h.emulator.invoke(&event).await.ok()["calls"], 3);
     // 3 × 0.9 s is past 3 s less the 0.5 s margin: the third call is cut at 2.5 s.
-    let (out, took) = late(&h, &event).await;
-    assert_eq!(out.error_type(), "DeadlineExceeded", "{out:?}");
-    assert!(
-        took < TIMEOUT,
-        "answered after {took:?}, past the invocation's deadline"
-    );
-    let line = h.function.emf_wait(2).await[1].clone();
-    assert_eq!(line["ErrorType"], "DeadlineExceeded", "{line}");
+    let line = cut_by_the_deadline(&h, &event).await;
     assert_eq!(line["KmsAttempts"], 3, "{line}");
 }
 
@@ -93,12 +94,5 @@ async fn an_envelope_decrypt_over_several_data_keys_ends_with_the_invocations_de
             .count(),
         3
     );
-    let (out, took) = late(&h, &event).await;
-    assert_eq!(out.error_type(), "DeadlineExceeded", "{out:?}");
-    assert!(
-        took < TIMEOUT,
-        "answered after {took:?}, past the invocation's deadline"
-    );
-    let line = h.function.emf_wait(2).await[1].clone();
-    assert_eq!(line["ErrorType"], "DeadlineExceeded", "{line}");
+    cut_by_the_deadline(&h, &event).await;
 }

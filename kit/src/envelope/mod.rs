@@ -150,24 +150,10 @@ pub(crate) async fn seal_for(
     let data_key = data_keys
         .for_encrypt(kms, key, &context, plaintext.len())
         .await?;
-    let field = u16::MAX as usize;
-    if data_key.key_id.is_empty()
-        || data_key.key_id.len() > field
-        || data_key.encrypted.len() > field
-    {
-        return Err(Error::new(
-            ErrorType::KmsInvalidResponse,
-            "KMS returned a key id or an encrypted data key that does not fit the message header",
-        ));
-    }
-    let keys = [EncryptedDataKey {
-        provider_id: KMS_PROVIDER_ID,
-        provider_info: data_key.key_id.as_bytes(),
-        ciphertext: &data_key.encrypted,
-    }];
-    let message = seal_with_keys(
+    let message = seal_kms(
         &data_key.key,
-        &keys,
+        &data_key.key_id,
+        &data_key.encrypted,
         &context,
         plaintext,
         FRAME_LENGTH,
@@ -299,6 +285,28 @@ pub fn seal_framed(
     plaintext: &[u8],
     frame_length: u32,
 ) -> Result<Vec<u8>, Error> {
+    seal_kms(
+        data_key,
+        key_arn,
+        encrypted_key,
+        context,
+        plaintext,
+        frame_length,
+        None,
+    )
+}
+
+/// A message of one data key KMS made (`encrypted_key`, by `key_arn`), signed by `signer` if
+/// given: the key ARN and the encrypted data key must fit the header's 16-bit length fields.
+fn seal_kms(
+    data_key: &DataKey,
+    key_arn: &str,
+    encrypted_key: &[u8],
+    context: &HashMap<String, String>,
+    plaintext: &[u8],
+    frame_length: u32,
+    signer: Option<&Signer>,
+) -> Result<Vec<u8>, Error> {
     let field = u16::MAX as usize;
     if key_arn.is_empty()
         || key_arn.len() > field
@@ -315,7 +323,7 @@ pub fn seal_framed(
         provider_info: key_arn.as_bytes(),
         ciphertext: encrypted_key,
     }];
-    seal_with_keys(data_key, &keys, context, plaintext, frame_length, None)
+    seal_with_keys(data_key, &keys, context, plaintext, frame_length, signer)
 }
 
 /// Seals `plaintext` under `data_key`, stored as each of `keys` encrypted it — a message any of

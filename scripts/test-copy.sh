@@ -100,14 +100,21 @@ make --no-print-directory invoke CONCURRENCY=4 KMS_PORT="$kms_port" WATCH_PORT="
   || { tail -n 30 .local/invoke.log; fail "the copy's make invoke CONCURRENCY=4 failed (.local/invoke.log)"; }
 grep -q "most invocations in flight at once: [234]" .local/invoke.log || fail "make invoke CONCURRENCY=4 never had several in flight"
 grep -q "function processes that served them: 1" .local/invoke.log || fail "make invoke CONCURRENCY=4 started more than one process"
+# Another program holds a port of its own choosing (a port just used may still be in TIME_WAIT,
+# and refuse a second listener): make invoke, told to use it for KMS, must name it at once.
+held=.local/held-port
+rm -f "$held"
 python3 -c 'import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(20)' "$kms_port" &
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+open(sys.argv[1], "w").write(str(s.getsockname()[1])); time.sleep(60)' "$held" &
 holder=$!
-sleep 0.5
+for _ in $(seq 1 50); do [ -s "$held" ] && break; sleep 0.1; done
+taken=$(cat "$held")
 start=$(date +%s)
-if out=$(timeout 15 make --no-print-directory invoke KMS_PORT="$kms_port" WATCH_PORT="$watch_port" 2>&1); then
-  kill "$holder"; fail "make invoke succeeded with its KMS port taken"
+if out=$(timeout 15 make --no-print-directory invoke KMS_PORT="$taken" WATCH_PORT="$watch_port" 2>&1); then
+  kill "$holder" 2>/dev/null || true
+  fail "make invoke succeeded with its KMS port taken"
 fi
 kill "$holder" 2>/dev/null || true
-grep -q "port $kms_port (the local KMS) is in use by another program" <<<"$out" || fail "make invoke with its KMS port taken did not name it: $out"
+grep -q "port $taken (the local KMS) is in use by another program" <<<"$out" || fail "make invoke with its KMS port taken did not name it: $out"
 echo "copy check: the copy's make invoke serves the sample events 4 at a time to one process, and names a taken port in $(( $(date +%s) - start )) s"

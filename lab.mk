@@ -2,7 +2,7 @@
 # `cargo lambda new` leaves behind (.gitattributes marks it export-ignore; the benchmarks are
 # bench.mk).
 
-LAB_TESTS := copy-check kit-docs fault-matrix-new-retries
+LAB_TESTS := copy-check kit-docs fault-matrix-new-retries copy-variants
 LAB_RUST_LINT := lab-lint
 LAB_REQUIREMENTS := tools/requirements-lab.txt
 # What the lab's integration tests need besides .venv: the Node.js ESDK peer.
@@ -18,7 +18,7 @@ tests/esdk-node/node_modules/.installed: tests/esdk-node/package.json tests/esdk
 	cd tests/esdk-node && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-.PHONY: copy template-zip copy-check copy-deploy-check kit-manifest kit-docs fault-matrix-new-retries lab-lint fuzz
+.PHONY: copy template-zip copy-check copy-variants copy-deploy-check kit-manifest kit-docs fault-matrix-new-retries lab-lint fuzz
 
 # What `cargo lambda new` copies: this tree as git sees it (tracked files and new ones not
 # ignored, edits included), less what .gitattributes marks export-ignore — as the zip of a
@@ -49,6 +49,11 @@ COPY_DIR := $(CURDIR)/.local/copy
 copy-check: venv test-build template-zip
 	+scripts/test-copy.sh $(TEMPLATE_ZIP) $(COPY_DIR)
 
+# Variants of the copy's kit (a planted fault, a wiring change), last and alone: the copy's kit/
+# and this project's name their artefacts alike in the shared target dir (scripts/test-copy.sh).
+copy-variants: copy-check unit-and-integration kit-docs fault-matrix-new-retries
+	+scripts/test-copy.sh $(TEMPLATE_ZIP) $(COPY_DIR) variants
+
 # The copy's deploy, as its own CI rehearses it: a stack with two kinds of key (the template's
 # encryption key and the walk-through's HMAC key), a role with a statement on each.
 copy-deploy-check:
@@ -57,17 +62,20 @@ copy-deploy-check:
 # kit/MANIFEST: each file of the kit as it ships, with its SHA-256 (sha256sum's format). A
 # function project's tests check its kit/ against it (kit/tests/vendored.rs).
 kit-manifest:
-	files=$$(cd kit && git ls-files --cached --others --exclude-standard | grep -vx MANIFEST | LC_ALL=C sort); \
-	  (cd kit && xargs -d '\n' sha256sum <<< "$$files") > kit/MANIFEST
-	@echo "kit-manifest: kit/MANIFEST lists $$(wc -l < kit/MANIFEST) files of kms-lambda-kit $$(sed -n 's/^version = "\(.*\)"/\1/p' kit/Cargo.toml)"
+	$(PYTHON) scripts/kit_manifest.py kit
 
 # The kit as a crate to publish: its documentation builds without a warning, with and without
-# its features; its examples compile and run; it packages (the files a registry would get).
+# its features and as docs.rs builds it, and documents exactly the items kit/API lists; its
+# examples compile and run; it packages, and the package builds on its own, from a directory
+# outside this project (where .cargo/config.toml does not apply), as a registry's user would.
 kit-docs: test-build
 	RUSTDOCFLAGS="-D warnings" cargo doc --locked -p kms-lambda-kit --no-deps
-	RUSTDOCFLAGS="-D warnings" cargo doc --locked -p kms-lambda-kit --no-deps --all-features
+	$(PYTHON) scripts/api_items.py $(or $(CARGO_TARGET_DIR),target)/doc/kms_lambda_kit/all.html kit/API
+	DOCS_RS=1 RUSTDOCFLAGS="-D warnings" cargo doc --locked -p kms-lambda-kit --no-deps --all-features
 	cargo test --locked -p kms-lambda-kit --doc --all-features
-	cargo package --locked -p kms-lambda-kit --no-verify --allow-dirty --quiet
+	elsewhere=$$(mktemp -d) && trap 'rm -rf "$$elsewhere"' EXIT && cd "$$elsewhere" && \
+	  cargo package --locked --allow-dirty --quiet --manifest-path $(CURDIR)/kit/Cargo.toml \
+	    --target-dir $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/kit-package
 
 # The fault matrix again, the function on the SDK's next retry behaviour (AWS_NEW_RETRIES_2026:
 # retry behaviour 2.1, to become the SDK's default), which the kit honours rather than pins: when

@@ -20,7 +20,7 @@ mod support;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use support::{b64, Emulator, Function, Outcome};
+use support::{b64, Emulator, Outcome, Process};
 
 #[derive(Clone, Copy)]
 struct Stats {
@@ -76,7 +76,7 @@ async fn cold_run(rt: &Runtime, warm: usize) -> ColdRun {
     let emu = Emulator::start().await;
     let args: Vec<&str> = rt.args.iter().map(String::as_str).collect();
     let t0 = Instant::now();
-    let _f = Function::spawn_command(&emu, &rt.program, &args, &rt.env);
+    let _f = Process::spawn_command(&emu, &rt.program, &args, &rt.env);
     emu.wait_for_polls(1, Duration::from_secs(60)).await;
     let init_ms = ms(emu.first_poll_at().unwrap() - t0);
     let first_ms = invoke_ms(&emu, &encrypt_event()).await;
@@ -492,7 +492,7 @@ async fn run(full: bool) {
 
     // 3. Warm latency and the function's overhead above a plain SDK call, same KMS, same run.
     let emu = Emulator::start().await;
-    let f = Function::spawn(support::PROJECT.binary, &emu, &base_env);
+    let f = Process::spawn(support::PROJECT.binary, &emu, &base_env);
     emu.wait_for_polls(1, Duration::from_secs(60)).await;
     invoke_ms(&emu, &encrypt_event()).await;
     // Invocations and plain SDK calls alternate, so both see the same moto and machine state,
@@ -747,7 +747,7 @@ async fn crafted_envelope_memory(
     key_id: &str,
     reps: usize,
 ) -> Vec<Row> {
-    use kms_lambda_kit::envelope::{self, DataKey};
+    use kms_lambda_kit::__private::{self as envelope, DataKey};
     let generated = support::admin_client(url)
         .generate_data_key()
         .key_id(key_id)
@@ -759,15 +759,15 @@ async fn crafted_envelope_memory(
     let edk = generated.ciphertext_blob.unwrap().into_inner();
     let arn = generated.key_id.unwrap();
     // Frames of 33 bytes (4 + 12 + 1 + 16): as many as the largest ciphertext decrypt takes.
-    let room = function::ops::decrypt::MAX_ENVELOPE_CIPHERTEXT - 1024;
+    let room = kms_lambda_kit::LAMBDA_PAYLOAD_LIMIT / 4 * 3 - 1024;
     let plaintext = vec![0x42u8; room / 33];
     let sealed =
         envelope::seal_framed(&data_key, &arn, &edk, &Default::default(), &plaintext, 1).unwrap();
-    let frames = envelope::parse(&sealed).unwrap().segment_count();
+    let frames = envelope::parse_envelope(&sealed).unwrap().segment_count();
     let event = json!({"operation": "decrypt", "ciphertext": b64(&sealed)});
     let body = serde_json::to_vec(&event).unwrap();
     let event_mb = body.len() as f64 / 1e6;
-    let reserved_mb = (1 + kms_lambda_kit::memory::WORKING_FACTOR) as f64 * event_mb;
+    let reserved_mb = (1 + kms_lambda_kit::__private::WORKING_FACTOR) as f64 * event_mb;
     let (peak, growth) = peak_memory(base_env, reps, async |emu: &Emulator| {
         let opened = emu
             .invoke_raw(body.clone(), Duration::from_secs(60))
@@ -806,7 +806,7 @@ async fn peak_memory(
     let (mut peaks, mut growths) = (Vec::new(), Vec::new());
     for _ in 0..reps {
         let emu = Emulator::start().await;
-        let f = Function::spawn_command(&emu, &function_binary(), &[], base_env);
+        let f = Process::spawn_command(&emu, &function_binary(), &[], base_env);
         emu.wait_for_polls(1, Duration::from_secs(60)).await;
         invoke_ms(&emu, &encrypt_event()).await;
         let before = rss_kib(f.pid(), "VmHWM:") * 1024.0 / 1e6;

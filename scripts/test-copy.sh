@@ -2,18 +2,27 @@
 # The copy check, run by `make test` (lab.mk): a function project made from this template as its
 # README says, `cargo lambda new` on a zip of it, offline.
 #  1. What the copy holds: its kit/ is this kit byte for byte; none of the lab; its own name;
-#     at most 2,500 lines outside kit/ (Cargo.lock aside), a README of at most 150 lines, and
-#     every relative link in its Markdown resolves.
+#     at most 2,500 lines outside kit/ (Cargo.lock aside), a README of at most 150 lines, at most
+#     20 bad-input cases (its operations' own), and every relative link in its Markdown resolves.
 #  2. The walk-throughs of docs/operations.md (the copy's own) applied to it: describeKey on the
-#     same key, then generateMac and verifyMac on a new HMAC key, which may touch at most five
-#     files besides its bad-input cases (and template.yaml, which `make template` writes).
-#  3. The copy's own `make test` passes, walk-throughs included; an edit of its kit/ fails its
+#     same key; generateMac and verifyMac on a new HMAC key, which may touch at most five files
+#     besides their bad-input cases; then the samples replaced by newDataKey, which may touch at
+#     most five files besides the deletions (template.yaml aside, which `make template` writes).
+#  3. The copy's own `make test` passes, walk-throughs applied; an edit of its kit/ fails its
 #     tests, naming the file.
 #  4. The copy's `make invoke` serves every sample event with several in flight to one process
 #     (CONCURRENCY=4), and fails at once, naming the port, when its KMS port is taken.
+# With `variants` as a third argument, on the copy the check made (run last and alone: cargo
+# names a workspace member's artefacts by its path in the workspace, so the copy's kit/ and this
+# project's share their names in the shared target dir, and a variant must not be built while
+# this project's tests run):
+#  5. A kit whose base64 decoding was made lenient fails the kit's own tests (a planted fault:
+#     the tests of every function's shared rules can fail).
+#  6. A kit whose wiring changed (a start-up check more) reaches the copy through `make
+#     kit-update` alone: no file of the copy's is edited, and its binary runs the new check.
 # The copy shares this project's target dir and virtualenv: no dependency is compiled or
 # installed twice. It is kept in DEST for `make copy-deploy-check`.
-# Usage: scripts/test-copy.sh TEMPLATE_ZIP DEST
+# Usage: scripts/test-copy.sh TEMPLATE_ZIP DEST [variants]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -22,6 +31,61 @@ dest=$2
 name=scaffold-probe
 copy="$dest/$name"
 fail() { echo "copy check: $*" >&2; exit 1; }
+# 5. A planted fault: base64 decoding made lenient (whitespace dropped, padding added). The kit's
+# own tests of what every function shares must fail, naming the cases.
+planted_fault() {
+python3 - kit/src/event/base64.rs <<'PLANT'
+import sys
+path = sys.argv[1]
+text = open(path).read()
+anchor = "pub fn decode_base64(text: &str) -> Result<Vec<u8>, String> {\n"
+assert text.count(anchor) == 1, "the planted fault's anchor moved"
+lenient = anchor + "    let text = &text.replace(char::is_whitespace, \"\");\n    let text = &format!(\"{text}{}\", &\"==\"[..(4 - text.len() % 4) % 4]);\n"
+open(path, "w").write(text.replace(anchor, lenient))
+PLANT
+if out=$(cargo test --quiet --locked -p kms-lambda-kit --test probe 2>&1); then
+  fail "a lenient base64 decoder passed the kit's tests"
+fi
+grep -q 'base64-missing-padding: expected \\"InvalidRequest\\"' <<<"$out" || fail "the planted fault was not named by its case: $out"
+git checkout -q -- kit && git clean -qfd kit
+echo "copy check: a kit with a lenient base64 decoder fails the kit's own tests, naming the cases"
+}
+
+# 6. A kit whose wiring changed reaches the copy through `make kit-update` alone.
+wiring_change() {
+scratch="$dest/scratch-kit"
+rm -rf "$scratch" && mkdir -p "$scratch" && cp -R "$root/kit" "$scratch/kit" && rm -rf "$scratch/kit/target"
+python3 - "$scratch/kit/src/function.rs" <<'WIRE'
+import sys
+path = sys.argv[1]
+text = open(path).read()
+anchor = "    pub fn configure(&self) -> Result<Config, String> {\n"
+assert text.count(anchor) == 1, "the wiring change's anchor moved"
+check = anchor + "        if std::env::var_os(\"KMS_LAMBDA_SCRATCH_CHECK\").is_some() {\n            return Err(\"refused by the scratch kit's start-up check\".into());\n        }\n"
+open(path, "w").write(text.replace(anchor, check))
+WIRE
+python3 "$root/scripts/kit_manifest.py" "$scratch/kit" --all-files >/dev/null
+make --no-print-directory kit-update FROM="$scratch" >.local/kit-update.log 2>&1 \
+  || { tail -n 30 .local/kit-update.log; fail "make kit-update FROM=<a kit with a new start-up check> failed (.local/kit-update.log)"; }
+edited=$(git status --porcelain | awk '{print $NF}' | grep -v '^kit/' | grep -v '^.local' || true)
+[ -z "$edited" ] || fail "make kit-update edited the copy's own files: $edited"
+if out=$(KMS_LAMBDA_SCRATCH_CHECK=1 "$CARGO_TARGET_DIR/debug/$name" 2>&1); then
+  fail "the copy's binary ran without the new kit's start-up check"
+fi
+grep -q "refused by the scratch kit's start-up check" <<<"$out" || fail "the copy's binary did not run the new kit's start-up check: $out"
+git checkout -q -- kit && git clean -qfd kit
+echo "copy check: a kit with a new start-up check reached the copy through make kit-update alone (no file of the copy's edited)"
+}
+
+if [ "${3:-}" = variants ]; then
+  cd "$copy"
+  [ -d .git ] || fail "no copy in $copy: run the copy check first"
+  export CARGO_TARGET_DIR="$root/target" MOTO_SERVER="$root/.venv/bin/moto_server"
+  git checkout -q -- kit && git clean -qfd kit
+  planted_fault
+  wiring_change
+  exit 0
+fi
 rm -rf "$dest"
 mkdir -p "$dest"
 (cd "$dest" && cargo lambda new "$name" --template "$zip" --no-interactive >/dev/null)
@@ -41,6 +105,9 @@ files=$(cd "$copy" && find . -type f ! -path './kit/*' | wc -l)
 readme=$(wc -l < "$copy/README.md")
 echo "copy check: $files files outside kit/, $outside_kit lines (Cargo.lock aside); README $readme lines; kit/ identical to the template's"
 [ "$outside_kit" -le 2500 ] || fail "the copy holds $outside_kit lines outside kit/ (at most 2,500)"
+cases=$(find "$copy/tests/bad-input" -name '*.json' ! -name expected.json | wc -l)
+echo "copy check: $cases bad-input cases, its operations' own"
+[ "$cases" -le 20 ] || fail "the copy carries $cases bad-input cases (at most 20: the shared ones are the kit's)"
 [ "$readme" -le 150 ] || fail "the copy's README is $readme lines (at most 150)"
 python3 - "$copy" <<'EOF' || fail "a link in the copy does not resolve"
 import os, re, sys
@@ -68,16 +135,25 @@ ln -s "$root/.venv" .venv
 touch -r .venv/.installed tools/requirements.txt   # the shared .venv is up to date
 export CARGO_TARGET_DIR="$root/target" MOTO_SERVER="$root/.venv/bin/moto_server"
 
-# 2. The walk-throughs, as a copier follows them.
-for walk in describe-key mac; do
+mkdir -p .local
+
+# 2. The walk-throughs, as a copier follows them. What each touched is its diff: files added or
+# changed (a file deleted is a deletion), template.yaml and Cargo.lock aside (tools write them).
+for walk in describe-key mac replace; do
   python3 "$root/scripts/walkthrough.py" docs/operations.md . "$walk"
-  touched=$( (git diff --name-only; git ls-files --others --exclude-standard) | sort -u \
-             | grep -v -e '^tests/bad-input/' -e '^template.yaml$' -e '^Cargo.lock$' || true)
-  echo "copy check: walk-through $walk touched $(echo "$touched" | wc -l) files besides bad-input cases and template.yaml: $(echo $touched)"
-  if [ "$walk" = mac ] && [ "$(echo "$touched" | wc -l)" -gt 5 ]; then
-    fail "a new kind of key took more than five files"
-  fi
-  git add -A && git -c user.name=copy -c user.email=copy@localhost commit -qm "$walk"
+  git add -A
+  all=$(git diff --cached --name-only --diff-filter=AM | grep -v -e '^template.yaml$' -e '^Cargo.lock$' || true)
+  besides_cases=$(echo "$all" | grep -v '^tests/bad-input/' || true)
+  deleted=$(git diff --cached --name-only --diff-filter=D | wc -l)
+  echo "copy check: walk-through $walk added or changed $(echo "$all" | grep -c . || true) files ($(echo $all)), deleted $deleted"
+  case $walk in
+    mac) [ "$(echo "$besides_cases" | grep -c .)" -le 5 ] || fail "a new kind of key took more than five files besides its bad-input cases" ;;
+    replace) [ "$(echo "$all" | grep -c .)" -le 5 ] || fail "replacing the samples took more than five files besides the deletions" ;;
+  esac
+  git -c user.name=copy -c user.email=copy@localhost commit -qm "$walk"
+done
+for sample in encrypt decrypt; do
+  ! grep -rqw "$sample" src/ops/mod.rs || fail "src/ops/mod.rs still names the sample $sample"
 done
 
 # 3. The copy's own checks; then an edit of its kit/ is named by its tests.
@@ -89,7 +165,7 @@ fi
 grep -q "kit/tools/run-local.sh was edited" <<<"$out" || fail "the kit check did not name the edited file: $out"
 grep -q "make kit-update FROM=" <<<"$out" || fail "the kit check did not say how to update the kit"
 git checkout -q -- kit
-echo "copy check: the copy's make test passes with describeKey, generateMac and verifyMac; an edit of its kit/ is named"
+echo "copy check: the copy's make test passes with describeKey, generateMac, verifyMac and newDataKey in place of the samples; an edit of its kit/ is named"
 
 # 4. The local loop, as on Managed Instances: several in flight, one process; a taken port named.
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }

@@ -9,6 +9,8 @@ Each step of walk-through NAME is a fenced code block after a marker:
   <!-- walkthrough NAME: insert PATH after LINE --> the block goes after the line of PATH that
                                                     reads LINE (spaces around it ignored)
   <!-- walkthrough NAME: merge-json PATH -->       the block is a JSON object merged into PATH
+  <!-- walkthrough NAME: remove-lines PATH -->     each line of the block is a line of PATH
+                                                    (spaces around it ignored), removed
   <!-- walkthrough NAME: run -->                   the block is shell, run in DEST
 
 It prints the files it wrote. `make test` (scripts/test-copy.sh) applies each walk-through to a
@@ -22,7 +24,7 @@ import subprocess
 import sys
 
 MARKER = re.compile(
-    r"<!-- walkthrough (\S+): (create|insert|merge-json|run)(?: (\S+))?(?: after (.+?))? -->"
+    r"<!-- walkthrough (\S+): (create|insert|merge-json|remove-lines|run)(?: (\S+))?(?: after (.+?))? -->"
 )
 
 
@@ -61,6 +63,15 @@ def main():
             if len(at) != 1:
                 sys.exit(f"walkthrough: {path}: the line {anchor!r} occurs {len(at)} times, not once")
             text[at[0] + 1 : at[0] + 1] = [block]
+            with open(target, "w", encoding="utf-8") as f:
+                f.write("".join(text))
+        elif action == "remove-lines":
+            text = open(target, encoding="utf-8").read().splitlines(keepends=True)
+            for gone in (l for l in block.splitlines() if l.strip()):
+                at = [n for n, line in enumerate(text) if line.strip() == gone.strip()]
+                if len(at) != 1:
+                    sys.exit(f"walkthrough: {path}: the line {gone.strip()!r} occurs {len(at)} times, not once")
+                del text[at[0]]
             with open(target, "w", encoding="utf-8") as f:
                 f.write("".join(text))
         elif action == "merge-json":

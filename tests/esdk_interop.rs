@@ -13,7 +13,7 @@ mod support;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use kms_lambda_kit::envelope::sign::PUBLIC_KEY;
+use kms_lambda_kit::__private::sign::PUBLIC_KEY;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -21,7 +21,7 @@ use std::time::Duration;
 use support::{Harness, Outcome, PROJECT};
 
 /// The function's frame length, and the sizes around it.
-const FRAME: usize = kms_lambda_kit::envelope::FRAME_LENGTH as usize;
+const FRAME: usize = kms_lambda_kit::__private::FRAME_LENGTH as usize;
 const LARGEST: usize = function::ops::encrypt::MAX_ENVELOPE_PLAINTEXT;
 
 /// An official ESDK answering JSON lines (see its script for the requests).
@@ -180,12 +180,12 @@ async fn function_opens_what_esdk_sealed(
             assert_eq!(message[1..3], if unsigned { [4, 0x78] } else { [5, 0x78] });
             let event = json!({"operation": "decrypt", "ciphertext": STANDARD.encode(&message), "encryptionContext": context});
             let out = call(h, &event).await;
-            if message.len() > function::ops::decrypt::MAX_ENVELOPE_CIPHERTEXT {
+            if message.len() > kms_lambda_kit::LAMBDA_PAYLOAD_LIMIT / 4 * 3 {
                 // 4 KiB frames add 36 KB of framing: that message no longer fits Lambda's
                 // 6 MB request as base64, whatever the function does. An event above the
                 // request limit is refused unread (Lambda itself would not deliver it).
                 let event_len = serde_json::to_vec(&event).unwrap().len();
-                let expected = if event_len > kms_lambda_kit::event::LAMBDA_PAYLOAD_LIMIT {
+                let expected = if event_len > kms_lambda_kit::LAMBDA_PAYLOAD_LIMIT {
                     "PayloadTooLarge"
                 } else {
                     "InvalidCiphertext"
@@ -303,7 +303,7 @@ async fn a_format_1_message_opens_only_when_the_commitment_policy_allows_it() {
 /// Offsets of a message's parts, read with the function's own parser (checked against the
 /// layout in src/envelope/format.rs by the unit tests and by the Python ESDK above).
 fn parts(blob: &[u8]) -> Vec<(&'static str, usize)> {
-    let m = kms_lambda_kit::envelope::parse(blob).expect("a valid message");
+    let m = kms_lambda_kit::__private::parse_envelope(blob).expect("a valid message");
     let at = |part: &[u8]| part.as_ptr() as usize - blob.as_ptr() as usize;
     let edk = &m.data_keys[0];
     let header_end = m.header.len();
@@ -353,7 +353,7 @@ async fn refused(h: &Harness, bytes: &[u8], context: &Value, what: &str) -> (Str
 
 /// Where a signed message's footer begins (the length of what its signature covers).
 fn footer_at(blob: &[u8]) -> usize {
-    kms_lambda_kit::envelope::parse(blob)
+    kms_lambda_kit::__private::parse_envelope(blob)
         .expect("a valid message")
         .footer
         .expect("a signed message")
@@ -379,7 +379,10 @@ async fn every_tampered_part_of_a_message_is_invalid_ciphertext_and_never_plaint
             (format!("a bit flipped in the {name}"), b)
         })
         .collect();
-    let header_end = kms_lambda_kit::envelope::parse(&blob).unwrap().header.len();
+    let header_end = kms_lambda_kit::__private::parse_envelope(&blob)
+        .unwrap()
+        .header
+        .len();
     for (name, len) in [
         ("truncated in the header", header_end - 10),
         ("truncated after the header", header_end + 16),

@@ -135,8 +135,8 @@ async fn a_request_signed_then_delivered_six_minutes_late_is_re_signed_once() {
 #[tokio::test]
 async fn in_process_a_signature_made_six_minutes_in_the_past_is_retried_with_a_fresh_one() {
     use aws_sdk_kms::primitives::Blob;
-    use kms_lambda_kit::config::Config;
-    use kms_lambda_kit::kms::client::SdkClientBuilder;
+    use kms_lambda_kit::__private::Config;
+    use kms_lambda_kit::__private::SdkClientBuilder;
     let url = support::kms_url();
     let key = support::create_key(&url).await;
     let gate = support::Gate::start(&url, Some("testing")).await;
@@ -166,7 +166,7 @@ async fn in_process_a_signature_made_six_minutes_in_the_past_is_retried_with_a_f
                     aws_sdk_kms::config::Credentials::new("testing", "testing", None, None, "test"),
                 ))
                 .endpoint_url(gate.url())
-                .retry_config(kms_lambda_kit::kms::skew::retry_config(3))
+                .retry_config(kms_lambda_kit::__private::retry_config(3))
                 .build();
             let conf = SdkClientBuilder::new(&config)
                 .client_config(&sdk)
@@ -536,7 +536,7 @@ async fn one_after_another<F: std::future::Future>(
 
 /// `YYYYMMDDTHHMMSSZ`
 fn is_amz_date(s: &str) -> bool {
-    kms_lambda_kit::kms::amz_date::parse(s).is_some()
+    kms_lambda_kit::__private::amz_date::parse(s).is_some()
 }
 
 /// Checks KMS's exact message shape: `Signature expired: A is now earlier than B (C - 5 min.)`.
@@ -579,7 +579,7 @@ async fn the_gate_answers_with_kms_exact_messages_and_catches_a_re_dated_request
             _: &RuntimeComponents,
             _: &mut ConfigBag,
         ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-            let later = kms_lambda_kit::kms::amz_date::format(
+            let later = kms_lambda_kit::__private::amz_date::format(
                 std::time::SystemTime::now() + Duration::from_secs(60),
             );
             ctx.request_mut().headers_mut().insert("x-amz-date", later);
@@ -595,8 +595,8 @@ async fn the_gate_answers_with_kms_exact_messages_and_catches_a_re_dated_request
             .config()
             .to_builder()
             .disable_clock_skew_correction(true)
-            .retry_config(kms_lambda_kit::kms::skew::retry_config(1))
-            .time_source(kms_lambda_kit::kms::skew::OffsetClock::new(offset));
+            .retry_config(kms_lambda_kit::__private::retry_config(1))
+            .time_source(kms_lambda_kit::__private::OffsetClock::new(offset));
         if redate {
             b = b.interceptor(ReDate);
         }

@@ -4,7 +4,7 @@
 //! once INIT is done (at the first `/next`) or from exec. See docs/benchmarks.md.
 
 use crate::cpu::CpuShare;
-use crate::support::{self, tls::TlsEndpoint, Emulator, Function, Outcome};
+use crate::support::{self, tls::TlsEndpoint, Emulator, Outcome, Process};
 use crate::{ms, stats, Stats};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -94,7 +94,7 @@ async fn one_run(
         .filter(|_| c.from_exec)
         .map(|s| s.procs_file());
     let t0 = Instant::now();
-    let f = Function::spawn_command_in(&emu, &peer.program, &args, &env, join.as_deref());
+    let f = Process::spawn_command_in(&emu, &peer.program, &args, &env, join.as_deref());
     emu.wait_for_polls(1, Duration::from_secs(120)).await;
     let init = ms(emu.first_poll_at().unwrap() - t0);
     if let (Some(s), false) = (&share, c.from_exec) {

@@ -21,7 +21,7 @@ use crate::conditions::Peer;
 use crate::cpu::CpuShare;
 use crate::local_kms::LocalKms;
 use crate::support::{self, gate::Gate, tls::TlsEndpoint};
-use crate::support::{Emulator, Function, Outcome};
+use crate::support::{Emulator, Outcome, Process};
 use crate::{stats, Stats};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -305,7 +305,7 @@ async fn window_with(
     };
     args.extend(peer.args.iter().map(String::as_str));
     let join = share.as_ref().map(|s| s.procs_file());
-    let f = Function::spawn_command_in(&emu, program, &args, &env, join.as_deref());
+    let f = Process::spawn_command_in(&emu, program, &args, &env, join.as_deref());
     emu.wait_for_polls(c, Duration::from_secs(120)).await;
     // Warm-up: the client built, connections open, Node.js's JIT settled.
     paced_loop(&emu, event, c, warmup.max(c), setup.gap).await;
@@ -510,7 +510,7 @@ pub async fn round_trips(
     let emu = Arc::new(Emulator::start().await);
     let env = kms.function_env(peer, c, memory_mb);
     let args: Vec<&str> = peer.args.iter().map(String::as_str).collect();
-    let f = Function::spawn_command(&emu, &peer.program, &args, &env);
+    let f = Process::spawn_command(&emu, &peer.program, &args, &env);
     emu.wait_for_polls(c, Duration::from_secs(120)).await;
     let plaintext = support::b64(&vec![0xa5_u8; size]);
     let encrypt = bytes::Bytes::from(
@@ -578,7 +578,7 @@ pub async fn mixed(kms: &Kms, peer: &Peer, c: usize, n: usize, reps: usize) -> S
         };
         args.extend(peer.args.iter().map(String::as_str));
         let join = share.as_ref().map(|s| s.procs_file());
-        let f = Function::spawn_command_in(&emu, program, &args, &env, join.as_deref());
+        let f = Process::spawn_command_in(&emu, program, &args, &env, join.as_deref());
         emu.wait_for_polls(c, Duration::from_secs(120)).await;
         // One 1 MiB envelope, sealed by the function itself.
         let payload = vec![0xa5_u8; 1 << 20];

@@ -43,7 +43,7 @@ pub struct Config {
     /// Instances; 1 on classic Lambda).
     pub concurrency: u32,
     /// What the function's memory (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`) allows at that
-    /// concurrency, for events of at most `MAX_EVENT_BYTES`: see [`crate::memory`].
+    /// concurrency, for events of at most `MAX_EVENT_BYTES` (the kit's `memory`).
     pub memory: MemoryPlan,
 }
 

@@ -4,34 +4,43 @@
 
 use crate::envelope::datakey::{Decrypted, Generated};
 use crate::envelope::{self, DataKey};
-use crate::event::fields::Fields;
+use crate::event::types::{Bytes, Context};
 use crate::event::Event;
 use crate::key::test_kinds::DATA;
 use crate::operation::{dispatch, Ctx, Entry, Operation};
-use crate::reply::{respond_carrying, Payload, Reply};
+use crate::reply::Reply;
 use crate::secret::SecretBytes;
 use crate::Error;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use std::collections::HashMap;
 
-/// `{"operation": "hold", "data": "<base64>", "ctx": {…}}`: holds its data and context, as an
-/// operation might, with a derived `Debug` of its own — which must not be how a kit type does it.
-struct Hold;
+/// `{"operation": "hold", "data": "<base64>", "blob": "<base64>", "ctx": {…}}`: holds its
+/// data and context, as an operation might, with a derived `Debug` — which prints what the kit's
+/// field types show, and they show no value.
+#[derive(Debug, serde::Deserialize)]
+#[allow(dead_code)] // read by its Debug only
+struct Hold {
+    data: SecretBytes,
+    blob: Bytes,
+    ctx: Context,
+}
 
 impl Operation for Hold {
     const NAME: &'static str = "hold";
-    const FIELDS: &'static [&'static str] = &["data", "ctx"];
-    const RESPONSE: &'static [&'static str] = &[];
     const KEY: &'static crate::Key = &DATA;
     const IAM_ACTIONS: &'static [&'static str] = &[];
-    fn parse(fields: &Fields<'_>) -> Result<Self, Error> {
-        assert!(!shows_payload(&format!("{fields:?}")), "{fields:?}");
-        Ok(Hold)
-    }
-    async fn run(self, _: &Ctx<'_>) -> Result<Reply, Error> {
+    type Answer = Held;
+    async fn run(self, _: &Ctx<'_>) -> Result<Held, Error> {
         unreachable!("not run")
     }
+}
+
+/// What an answer carrying a plaintext looks like.
+#[derive(serde::Serialize)]
+struct Held {
+    echo: &'static str,
+    plaintext: SecretBytes,
 }
 
 static TABLE: &[Entry] = &[Entry::of::<Hold>("hold")];
@@ -86,10 +95,16 @@ fn no_type_that_holds_event_content_or_key_material_prints_it() {
         let json = serde_json::json!({
             "operation": "hold",
             "data": STANDARD.encode(&data),
+            "blob": STANDARD.encode(&data),
             "ctx": {"k": "context-value-canary-5c2"},
         });
         let event: Event = serde_json::from_str(&json.to_string()).unwrap();
         let mut shown = vec![format!("{event:?}")];
+        let other: Event = serde_json::from_str(&json.to_string()).unwrap();
+        shown.push(format!(
+            "{:?}",
+            crate::event::de::read::<Hold>(&other).unwrap()
+        ));
         let d = dispatch(TABLE, &event);
         shown.push(format!("{d:?}"));
         shown.push(format!("{:?}", d.request.unwrap()));
@@ -102,10 +117,10 @@ fn no_type_that_holds_event_content_or_key_material_prints_it() {
 
         let secret = SecretBytes::from(data.clone());
         shown.push(format!("{secret:?}"));
-        let reply = respond_carrying(
-            serde_json::json!({"echo": "context-value-canary-5c2"}),
-            ("plaintext", Payload::Secret(secret)),
-        )
+        let reply = Reply::of(Held {
+            echo: "context-value-canary-5c2",
+            plaintext: secret,
+        })
         .unwrap();
         shown.push(format!("{reply:?}"));
 

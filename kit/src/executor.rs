@@ -25,25 +25,10 @@ pub enum Flavor {
 
 /// The flavour for `concurrency` invocations at once with `cpus` CPUs available.
 pub fn flavor(concurrency: u32, cpus: NonZeroUsize) -> Flavor {
-    #[cfg(feature = "testing")]
-    if let Some(forced) = forced(cpus) {
-        return forced;
-    }
     if concurrency <= 1 || cpus.get() == 1 {
         Flavor::CurrentThread
     } else {
         Flavor::MultiThread(cpus.get())
-    }
-}
-
-/// The flavour `KMS_LAMBDA_BENCH_FLAVOR` forces (a test hook: benchmarks price one flavour
-/// against the other), if set: a worker per CPU for `multi-thread`.
-#[cfg(feature = "testing")]
-fn forced(cpus: NonZeroUsize) -> Option<Flavor> {
-    match std::env::var(crate::test_hooks::FLAVOR).ok()?.as_str() {
-        "current-thread" => Some(Flavor::CurrentThread),
-        "multi-thread" => Some(Flavor::MultiThread(cpus.get())),
-        _ => None,
     }
 }
 

@@ -1,84 +1,106 @@
 //! The handler: one invocation from event to answer, with its EMF line.
 //!
-//! It owns the invocation's lifecycle, not its work: answer an event the layers in front of the
-//! runtime refused ([`App::raw_event_guard`], [`App::memory_budget`]), dispatch the event
-//! through the operations table, get the lazily built client, give the operation a
-//! deadline-bounded, measured [`Kms`], end the operation by the invocation's deadline, write the
-//! EMF line whatever happens, and turn a panic into one failed invocation.
+//! It owns the invocation's lifecycle, not its work: take the event the layers in front of the
+//! runtime parsed (or refused: [`App::parser`], [`App::memory_budget`]), dispatch it through the
+//! operations table, get the lazily built client, give the operation a deadline-bounded,
+//! measured [`Kms`], end the operation by the invocation's deadline, write the EMF line
+//! whatever happens, and turn a panic into one failed invocation.
 
 use crate::config::Config;
+use crate::deadline::{invocation_deadline, operation_timeout};
 use crate::envelope::datakey::DataKeyCache;
 use crate::error::{Error, ErrorType};
-use crate::event::raw::{RawEventGuard, Refusals};
+use crate::event::parse::{Inbox, Parser};
 use crate::event::Event;
 use crate::kms::call::Kms;
 use crate::kms::lazy::{BuildClient, LazyClient};
 use crate::kms::metrics::{emf_line, EmfContext, Recorder};
-use crate::kms::skew::{invocation_deadline, operation_timeout};
 use crate::memory::MemoryBudget;
 use crate::operation::{dispatch, Ctx, Dispatched, Entry, Request};
 use crate::reply::Reply;
-use lambda_runtime::LambdaEvent;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 /// Everything that lives for the life of the sandbox: the operations table, configuration, the
-/// lazy client, the data-key cache, the events its layers refused, and the cold-start flag.
-/// Built in INIT without I/O.
-pub struct App<B: BuildClient<Client = aws_sdk_kms::Client>> {
+/// lazy client, the data-key cache, the events its layers parsed or refused, and the cold-start
+/// flag. Built in INIT without I/O.
+pub(crate) struct App<B: BuildClient<Client = aws_sdk_kms::Client>> {
     operations: &'static [Entry],
     config: Config,
     kms: LazyClient<B>,
     data_keys: DataKeyCache,
-    refusals: Refusals,
+    inbox: Inbox,
     cold: AtomicBool,
+    emit: fn(&str),
 }
 
 impl<B: BuildClient<Client = aws_sdk_kms::Client>> App<B> {
-    /// The application state for the `operations` table; nothing is built yet.
-    ///
-    /// With the kit's `testing` feature (a function's tests; never a deployed build) the table
-    /// also serves the test hooks' `panic` operation.
-    pub fn new(operations: &'static [Entry], config: Config, builder: B) -> Arc<Self> {
-        #[cfg(feature = "testing")]
-        let operations = crate::test_hooks::with_test_rows(operations);
+    /// The application state for the `operations` table; nothing is built yet. EMF lines go to
+    /// stdout.
+    pub(crate) fn new(operations: &'static [Entry], config: Config, builder: B) -> Arc<Self> {
+        Self::emitting(operations, config, builder, emit)
+    }
+
+    /// [`App::new`], its EMF lines handed to `emit` (a test's output capture).
+    pub(crate) fn emitting(
+        operations: &'static [Entry],
+        config: Config,
+        builder: B,
+        emit: fn(&str),
+    ) -> Arc<Self> {
         Arc::new(App {
             operations,
             data_keys: DataKeyCache::new(config.data_key_cache),
             config,
             kms: LazyClient::new(builder),
-            refusals: Refusals::default(),
+            inbox: Inbox::default(),
             cold: AtomicBool::new(true),
+            emit,
         })
     }
 
-    /// The layer that answers an event which is not JSON with a typed `InvalidRequest`, before
-    /// the runtime's own parse would fail on it ([`RawEventGuard`]).
-    pub fn raw_event_guard(&self) -> RawEventGuard {
-        RawEventGuard::new(self.refusals.clone())
+    /// The layer that parses each event once, and answers one that is not JSON with a typed
+    /// `InvalidRequest` before the runtime's own parse would fail on it.
+    pub(crate) fn parser(&self) -> Parser {
+        Parser::new(self.inbox.clone())
     }
 
     /// The layer that holds concurrent invocations to the function's memory: an event larger
     /// than `MAX_EVENT_BYTES` is `PayloadTooLarge` unread, a large one waits for memory
     /// ([`MemoryBudget`]).
-    pub fn memory_budget(&self) -> MemoryBudget {
+    pub(crate) fn memory_budget(&self) -> MemoryBudget {
         MemoryBudget::new(
             &self.config.memory,
             self.config.deadline_margin,
-            self.refusals.clone(),
+            self.inbox.clone(),
         )
     }
 
-    /// The lazy client, for lifecycle hooks (e.g. SnapStart) and tests.
-    pub fn client(&self) -> &LazyClient<B> {
+    /// The lazy client (the test support counts its builds).
+    #[allow(dead_code)]
+    pub(crate) fn client(&self) -> &LazyClient<B> {
         &self.kms
     }
 
-    /// Handles one event and writes its EMF line, whatever the outcome.
-    pub async fn handle(&self, event: LambdaEvent<Event>) -> Result<Reply, Error> {
-        let (payload, ctx) = (event.payload, event.context);
+    /// Handles the invocation `ctx`, whose event the parser left in the inbox.
+    pub(crate) async fn handle(&self, ctx: lambda_runtime::Context) -> Result<Reply, Error> {
+        let parsed = self.inbox.take(&ctx.request_id).unwrap_or_else(|| {
+            Err(Error::new(
+                ErrorType::Internal,
+                "no event reached the handler: the parser layer is not installed",
+            ))
+        });
+        self.handle_event(parsed, ctx).await
+    }
+
+    /// Handles one event (or the refusal of one) and writes its EMF line, whatever the outcome.
+    pub(crate) async fn handle_event(
+        &self,
+        parsed: Result<Event, Error>,
+        ctx: lambda_runtime::Context,
+    ) -> Result<Reply, Error> {
         // Every KMS request of this invocation carries its trace id (the X-Ray trace header),
         // from its own context: with several invocations at once there is no one environment
         // variable for it.
@@ -86,17 +108,16 @@ impl<B: BuildClient<Client = aws_sdk_kms::Client>> App<B> {
         // Exactly one invocation sees `true`, even when several run at once.
         let cold_start = self.cold.swap(false, Ordering::Relaxed);
 
-        // An event a layer refused before the runtime parsed it is answered as refused: the
-        // refusal travels beside the event, under the request id Lambda gave it, so no content
-        // of any event can choose its own error.
-        let dispatched = match self.refusals.take(&ctx.request_id) {
-            Some(refused) => Dispatched {
+        // An event a layer refused is answered as refused: the refusal travels beside the
+        // event, under the request id Lambda gave it, so no content of any event can choose its
+        // own error.
+        let dispatched = match parsed {
+            Err(refused) => Dispatched {
                 operation: None,
                 request: Err(refused),
             },
-            None => dispatch(self.operations, &payload),
+            Ok(event) => dispatch(self.operations, &event),
         };
-        drop(payload);
         let operation = dispatched.operation;
         let work = async {
             let request = dispatched.request?;
@@ -125,7 +146,7 @@ impl<B: BuildClient<Client = aws_sdk_kms::Client>> App<B> {
                 error_type: result.as_ref().err().map(|e| e.kind().as_str()),
             },
         );
-        emit(&line);
+        (self.emit)(&line);
         if let Err(e) = &result {
             tracing::warn!(
                 request_id = %ctx.request_id,
@@ -169,11 +190,7 @@ impl<B: BuildClient<Client = aws_sdk_kms::Client>> App<B> {
         // operation, however many calls it makes and whatever else it waits for.
         let until = tokio::time::Instant::now() + left;
         let kms = Kms::new(acquired.client, until, recorder.clone(), request.key());
-        let cx = Ctx {
-            kms: &kms,
-            config: &self.config,
-            data_keys: &self.data_keys,
-        };
+        let cx = Ctx::new(&kms, &self.config, &self.data_keys);
         let operation = request.operation();
         tokio::time::timeout_at(until, request.run(&cx))
             .await
@@ -249,11 +266,6 @@ impl<B: BuildClient<Client = aws_sdk_kms::Client>> App<B> {
 /// EMF lines go to stdout. The lock is held for the whole line, so lines from concurrent
 /// invocations (and log lines, which take the same lock) never interleave.
 fn emit(line: &str) {
-    if cfg!(any(test, feature = "testing")) {
-        // Through the test harness's output capture (a function's own unit tests included).
-        println!("{line}");
-        return;
-    }
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
@@ -262,7 +274,7 @@ fn emit(line: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::memory::{app, call, event, MemoryBuilder, MemoryKms};
+    use crate::testing::memory::{app_of, MemoryApp, MemoryKms};
     use serde_json::json;
     use std::time::Duration;
 
@@ -270,118 +282,122 @@ mod tests {
         //! A table of the kit's own: `{"operation": "seal", "keyId": …}` encrypts a fixed
         //! payload; `{"operation": "check", …}` answers `{"disabled": true}` when KMS says the
         //! key is disabled — an expected error, through `call_expecting`.
-        use crate::event::fields::Fields;
+        use crate::event::types::{Bytes, KeyId};
         pub use crate::key::test_kinds::DATA;
         use crate::key::Key;
         use crate::operation::{Ctx, Entry, Operation};
-        use crate::reply::{respond, Reply};
         use crate::Error;
         use aws_sdk_kms::operation::encrypt::EncryptError;
         use aws_sdk_kms::primitives::Blob;
-        use serde_json::json;
+        use serde::{Deserialize, Serialize};
 
-        pub struct Seal(Option<String>, bool);
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        pub struct Seal {
+            key_id: Option<KeyId>,
+        }
 
-        impl Seal {
-            fn parse(fields: &Fields<'_>, expecting: bool) -> Result<Self, Error> {
-                Ok(Seal(fields.key_id("keyId")?, expecting))
-            }
+        #[derive(Serialize)]
+        pub struct Sealed {
+            sealed: bool,
+        }
 
-            async fn run(self, cx: &Ctx<'_>) -> Result<Reply, Error> {
-                let key = cx.key_id(self.0.as_deref())?;
+        impl Operation for Seal {
+            const NAME: &'static str = "seal";
+            const KEY: &'static Key = &DATA;
+            const IAM_ACTIONS: &'static [&'static str] = &["kms:Encrypt"];
+            type Answer = Sealed;
+            async fn run(self, cx: &Ctx<'_>) -> Result<Sealed, Error> {
+                let key = cx.key_id(self.key_id.as_deref())?;
                 let request = cx
                     .kms
                     .client()
                     .encrypt()
                     .key_id(key)
-                    .plaintext(Blob::new(b"x".to_vec()))
-                    .send();
-                if !self.1 {
-                    cx.kms.call("Encrypt", key, request).await?;
-                    return respond(json!({"sealed": true}));
-                }
-                let answer = cx
-                    .kms
-                    .call_expecting("Encrypt", key, request, EncryptError::is_disabled_exception)
-                    .await?;
-                respond(json!({"disabled": answer.is_err()}))
+                    .plaintext(Blob::new(b"x".to_vec()));
+                cx.kms.call(request).await?;
+                Ok(Sealed { sealed: true })
             }
         }
 
-        pub struct Check(Seal);
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        pub struct Check {
+            key_id: Option<KeyId>,
+        }
 
-        impl Operation for Seal {
-            const NAME: &'static str = "seal";
-            const FIELDS: &'static [&'static str] = &["keyId"];
-            const RESPONSE: &'static [&'static str] = &[];
-            const KEY: &'static Key = &DATA;
-            const IAM_ACTIONS: &'static [&'static str] = &["kms:Encrypt"];
-            fn parse(fields: &Fields<'_>) -> Result<Self, Error> {
-                Seal::parse(fields, false)
-            }
-            async fn run(self, cx: &Ctx<'_>) -> Result<Reply, Error> {
-                Seal::run(self, cx).await
-            }
+        #[derive(Serialize)]
+        pub struct Checked {
+            disabled: bool,
         }
 
         impl Operation for Check {
             const NAME: &'static str = "check";
-            const FIELDS: &'static [&'static str] = &["keyId"];
-            const RESPONSE: &'static [&'static str] = &[];
             const KEY: &'static Key = &DATA;
             const IAM_ACTIONS: &'static [&'static str] = &["kms:Encrypt"];
-            fn parse(fields: &Fields<'_>) -> Result<Self, Error> {
-                Seal::parse(fields, true).map(Check)
-            }
-            async fn run(self, cx: &Ctx<'_>) -> Result<Reply, Error> {
-                Seal::run(self.0, cx).await
+            type Answer = Checked;
+            async fn run(self, cx: &Ctx<'_>) -> Result<Checked, Error> {
+                let key = cx.key_id(self.key_id.as_deref())?;
+                let request = cx
+                    .kms
+                    .client()
+                    .encrypt()
+                    .key_id(key)
+                    .plaintext(Blob::new(b"x".to_vec()));
+                let answer = cx
+                    .kms
+                    .call_expecting(request, EncryptError::is_disabled_exception)
+                    .await?;
+                Ok(Checked {
+                    disabled: answer.is_err(),
+                })
             }
         }
 
         /// `{"operation": "open", "envelope": "<base64>"}`: the envelope's data key from KMS.
-        pub struct Open(Vec<u8>);
+        #[derive(Deserialize)]
+        pub struct Open {
+            envelope: Bytes,
+        }
+
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        pub struct Opened {
+            key_id: String,
+        }
 
         impl Operation for Open {
             const NAME: &'static str = "open";
-            const FIELDS: &'static [&'static str] = &["envelope"];
-            const RESPONSE: &'static [&'static str] = &["keyId"];
             const KEY: &'static Key = &DATA;
             const IAM_ACTIONS: &'static [&'static str] = &["kms:Decrypt"];
-            fn parse(fields: &Fields<'_>) -> Result<Self, Error> {
-                let limit = crate::Limit {
-                    max: 1 << 20,
-                    kind: crate::ErrorType::InvalidCiphertext,
-                    why: "a test",
-                };
-                Ok(Open(fields.required_base64("envelope", limit)?))
-            }
-            async fn run(self, cx: &Ctx<'_>) -> Result<Reply, Error> {
+            type Answer = Opened;
+            async fn run(self, cx: &Ctx<'_>) -> Result<Opened, Error> {
                 let key = cx.key_id(None)?;
-                let message = crate::envelope::parse(&self.0)?;
-                let data_key = cx.data_keys.for_message(cx.kms, key, &message).await?;
-                crate::envelope::open(&message, &data_key.key)?;
-                respond(json!({"keyId": data_key.key_id}))
+                let opened = cx
+                    .open_envelope(key, &self.envelope, &Default::default())
+                    .await?;
+                Ok(Opened {
+                    key_id: opened.key_id,
+                })
             }
         }
 
         /// `{"operation": "orphan"}`: an operation whose kind of key no row of the key table
         /// has, so no default key was read for it.
-        pub struct Orphan;
+        #[derive(Deserialize)]
+        pub struct Orphan {}
 
         impl Operation for Orphan {
             const NAME: &'static str = "orphan";
-            const FIELDS: &'static [&'static str] = &[];
-            const RESPONSE: &'static [&'static str] = &[];
             const KEY: &'static Key = &crate::key::test_kinds::MAC;
             const IAM_ACTIONS: &'static [&'static str] = &["kms:GenerateMac"];
-            fn parse(_: &Fields<'_>) -> Result<Self, Error> {
-                Ok(Orphan)
-            }
-            async fn run(self, cx: &Ctx<'_>) -> Result<Reply, Error> {
+            type Answer = ();
+            async fn run(self, cx: &Ctx<'_>) -> Result<(), Error> {
                 let key = cx.key_id(None)?;
-                let request = cx.kms.client().describe_key().key_id(key).send();
-                cx.kms.call("DescribeKey", key, request).await?;
-                respond(json!({}))
+                cx.kms
+                    .call(cx.kms.client().describe_key().key_id(key))
+                    .await?;
+                Ok(())
             }
         }
 
@@ -393,16 +409,14 @@ mod tests {
         ];
     }
 
-    fn probe_app() -> (Arc<App<MemoryBuilder>>, MemoryKms) {
-        app(probe::TABLE, &[&probe::DATA], &[])
+    fn probe_app() -> (MemoryApp, MemoryKms) {
+        app_of(probe::TABLE, &[&probe::DATA], &[])
     }
 
     #[tokio::test]
     async fn a_kind_of_key_without_a_default_is_a_configuration_error_and_nothing_is_sent() {
         let (app, kms) = probe_app();
-        let e = call(&app, json!({"operation": "orphan"}))
-            .await
-            .unwrap_err();
+        let e = app.call(json!({"operation": "orphan"})).await.unwrap_err();
         assert_eq!(e.kind(), ErrorType::Configuration, "{e}");
         assert!(
             e.message().contains("no default MAC key") && e.message().contains("KMS_MAC_KEY_ID"),
@@ -445,7 +459,8 @@ mod tests {
         let garbage = vec![9u8; 40];
         // A data key KMS cannot open (another key's, altered): the next one is tried.
         let both = envelope(&data_key, &[garbage.clone(), good.clone()]);
-        let out = call(&app, json!({"operation": "open", "envelope": both}))
+        let out = app
+            .call(json!({"operation": "open", "envelope": both}))
             .await
             .unwrap();
         assert_eq!(out["keyId"], crate::testing::memory::arn("alias/default"));
@@ -454,7 +469,8 @@ mod tests {
         let right_first = envelope(&data_key, &[good, garbage]);
         let denied = r#"{"__type":"AccessDeniedException","message":"not allowed"}"#;
         kms.answer_next("Decrypt", 400, denied);
-        let e = call(&app, json!({"operation": "open", "envelope": right_first}))
+        let e = app
+            .call(json!({"operation": "open", "envelope": right_first}))
             .await
             .unwrap_err();
         assert_eq!(e.kind(), ErrorType::KmsAccessDenied, "{e}");
@@ -467,39 +483,90 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_signed_envelope_whose_signature_does_not_verify_costs_no_kms_call() {
+        use crate::envelope::sign::{Signer, PUBLIC_KEY};
+        use crate::envelope::{seal_with_keys, DataKey, EncryptedDataKey, KMS_PROVIDER_ID};
+        let (app, kms) = probe_app();
+        let data_key = [7u8; 32];
+        let signer = Signer::generate().unwrap();
+        let context = std::collections::HashMap::from([(
+            PUBLIC_KEY.to_string(),
+            signer.public_key().to_string(),
+        )]);
+        let arn = crate::testing::memory::arn("alias/default");
+        let edk = crate::testing::memory::encrypted_data_key(
+            "alias/default",
+            &serde_json::to_value(&context).unwrap(),
+            &data_key,
+        );
+        let keys = [EncryptedDataKey {
+            provider_id: KMS_PROVIDER_ID,
+            provider_info: arn.as_bytes(),
+            ciphertext: &edk,
+        }];
+        let mut sealed = seal_with_keys(
+            &DataKey::new(data_key.to_vec()),
+            &keys,
+            &context,
+            b"signed",
+            64,
+            Some(&signer),
+        )
+        .unwrap();
+        let b64 = |m: &[u8]| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, m);
+        let out = app
+            .call(json!({"operation": "open", "envelope": b64(&sealed)}))
+            .await
+            .unwrap();
+        assert_eq!(out["keyId"], arn);
+        assert_eq!(kms.calls().len(), 1, "the intact message: one Decrypt");
+        let last = sealed.len() - 1;
+        sealed[last] ^= 1;
+        let e = app
+            .call(json!({"operation": "open", "envelope": b64(&sealed)}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorType::InvalidCiphertext, "{e}");
+        assert!(e.message().contains("signature"), "{e}");
+        assert_eq!(
+            kms.calls().len(),
+            1,
+            "a flipped signature byte spent no Decrypt"
+        );
+    }
+
+    #[tokio::test]
     async fn a_bad_event_costs_no_client_build() {
         let (app, _) = probe_app();
-        let e = call(&app, json!({"operation":"nope"})).await.unwrap_err();
+        let e = app.call(json!({"operation":"nope"})).await.unwrap_err();
         assert_eq!(e.kind(), ErrorType::InvalidRequest);
-        let e = call(&app, json!({"operation":"seal","keyId":"nope"}))
+        let e = app
+            .call(json!({"operation":"seal","keyId":"nope"}))
             .await
             .unwrap_err();
         assert_eq!(e.kind(), ErrorType::InvalidRequest);
-        assert!(!app.client().is_built());
+        assert!(!app.is_built());
     }
 
     #[tokio::test]
     async fn calls_use_the_kinds_default_key_unless_the_event_names_another() {
         let (app, kms) = probe_app();
-        call(&app, json!({"operation":"seal"})).await.unwrap();
-        call(&app, json!({"operation":"seal","keyId":"alias/override"}))
+        app.call(json!({"operation":"seal"})).await.unwrap();
+        app.call(json!({"operation":"seal","keyId":"alias/override"}))
             .await
             .unwrap();
         assert_eq!(
             kms.calls(),
             ["Encrypt alias/default", "Encrypt alias/override"]
         );
-        assert_eq!(app.client().builds(), 1);
+        assert_eq!(app.builds(), 1);
     }
 
     #[tokio::test]
     async fn no_time_left_is_a_deadline_error_without_calling_kms() {
         let (app, kms) = probe_app();
         let e = app
-            .handle(event(
-                json!({"operation":"seal"}),
-                Duration::from_millis(100),
-            ))
+            .call_within(json!({"operation":"seal"}), Duration::from_millis(100))
             .await
             .unwrap_err();
         assert_eq!(e.kind(), ErrorType::DeadlineExceeded);
@@ -515,7 +582,7 @@ mod tests {
             403,
             "<ErrorResponse><Error><Code>AccessDenied</Code></Error></ErrorResponse>",
         );
-        let seal_fails = || async { call(&app, json!({"operation":"seal"})).await.unwrap_err() };
+        let seal_fails = || async { app.call(json!({"operation":"seal"})).await.unwrap_err() };
         let e = seal_fails().await;
         assert_eq!(e.kind(), ErrorType::KmsAccessDenied, "{e}");
         kms.answer_next("Encrypt", 418, "<teapot/>");
@@ -528,19 +595,19 @@ mod tests {
         let (app, kms) = probe_app();
         let disabled = r#"{"__type":"DisabledException","message":"key is disabled"}"#;
         kms.answer_next("Encrypt", 400, disabled);
-        let out = call(&app, json!({"operation":"check"})).await.unwrap();
+        let out = app.call(json!({"operation":"check"})).await.unwrap();
         assert_eq!(out, json!({"disabled": true}));
         assert_eq!(
-            call(&app, json!({"operation":"check"})).await.unwrap(),
+            app.call(json!({"operation":"check"})).await.unwrap(),
             json!({"disabled": false})
         );
         // Not what `check` expects: mapped as any call maps it.
         kms.answer_next("Encrypt", 400, r#"{"__type":"NotFoundException"}"#);
-        let e = call(&app, json!({"operation":"check"})).await.unwrap_err();
+        let e = app.call(json!({"operation":"check"})).await.unwrap_err();
         assert_eq!(e.kind(), ErrorType::KmsKeyNotFound, "{e}");
         // And for `seal`, which expects nothing, the same error is a failure.
         kms.answer_next("Encrypt", 400, disabled);
-        let e = call(&app, json!({"operation":"seal"})).await.unwrap_err();
+        let e = app.call(json!({"operation":"seal"})).await.unwrap_err();
         assert_eq!(e.kind(), ErrorType::KmsKeyUnavailable, "{e}");
     }
 }

@@ -8,7 +8,7 @@
 //!   and a key KMS refuses for the operation is answered with advice naming the kind it needs;
 //! - `make template` writes the key, its alias, its outputs, the variable and the role's
 //!   statement for it into `template.yaml` (each action on exactly the keys of the operations
-//!   that call it), and `tests/it/template.rs` fails until the template says so;
+//!   that call it), and a function's template test fails until the template says so;
 //! - the tests and `make invoke` create a local key of the row's spec and usage, aliased
 //!   [`Key::local_alias`], which is how the sample events name it.
 
@@ -17,6 +17,7 @@ use std::fmt;
 
 /// One kind of key: a row of `keys!`.
 #[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Key {
     /// Its name in the table, in `SCREAMING_SNAKE_CASE` (`ENCRYPTION`).
     pub name: &'static str,
@@ -31,6 +32,24 @@ pub struct Key {
 }
 
 impl Key {
+    /// A kind of key (what `keys!` writes).
+    #[doc(hidden)]
+    pub const fn new(
+        name: &'static str,
+        variable: &'static str,
+        spec: KeySpec,
+        usage: KeyUsageType,
+        purpose: &'static str,
+    ) -> Key {
+        Key {
+            name,
+            variable,
+            spec,
+            usage,
+            purpose,
+        }
+    }
+
     /// `ENCRYPTION` → `Encryption`, `WEBHOOK_MAC` → `WebhookMac`: the prefix of its resources
     /// and outputs in `template.yaml`.
     pub fn pascal(&self) -> String {
@@ -99,17 +118,17 @@ macro_rules! keys {
     ($($(#[doc = $doc:literal])+ $name:ident: $variable:literal, $spec:ident, $usage:ident;)+) => {
         $(
             $(#[doc = $doc])+
-            pub static $name: $crate::key::Key = $crate::key::Key {
-                name: stringify!($name),
-                variable: $variable,
-                spec: $crate::aws_sdk_kms::types::KeySpec::$spec,
-                usage: $crate::aws_sdk_kms::types::KeyUsageType::$usage,
-                purpose: concat!($($doc),+),
-            };
+            pub static $name: $crate::Key = $crate::Key::new(
+                stringify!($name),
+                $variable,
+                $crate::aws_sdk_kms::types::KeySpec::$spec,
+                $crate::aws_sdk_kms::types::KeyUsageType::$usage,
+                concat!($($doc),+),
+            );
         )+
 
         /// Every kind of key the operations use, in the order `template.yaml` lists them.
-        pub static KEYS: &[&$crate::key::Key] = &[$(&$name),+];
+        pub static KEYS: &[&$crate::Key] = &[$(&$name),+];
     };
 }
 

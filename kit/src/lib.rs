@@ -1,6 +1,6 @@
 //! The KMS kit for AWS Lambda functions in Rust: everything a function that calls KMS keeps as
-//! it is, whatever its operations. A function project (such as one made from the kms-lambda
-//! template with `cargo lambda new`) writes its operations and two tables; the kit does the rest:
+//! it is, whatever its operations. A function writes its operations and its tables; the kit does
+//! the rest:
 //!
 //! - the KMS client is built **on the first invocation**, never in INIT, once however many
 //!   invocations arrive together, and again if a build failed;
@@ -9,37 +9,34 @@
 //!   does not retry), measured, and mapped to a stable `errorType`;
 //! - every invocation writes **one CloudWatch EMF line**: the client build, handler entry to
 //!   first send, each signature's age on the wire, attempts, applied clock skew;
-//! - events are validated field by field with messages that never echo a value; payloads above
-//!   KMS's 4 KiB are sealed in **AWS Encryption SDK messages**.
+//! - events are read field by field with messages that never echo a value; payloads above KMS's
+//!   4 KiB are sealed in **AWS Encryption SDK messages**.
 //!
-//! # Layout
+//! # A function
 //!
-//! - [`operation`]: the [`Operation`] trait an operation implements, the [`Ctx`] it runs with,
-//!   and the [`operations!`] table; [`key`]: the kinds of key ([`Key`], the [`keys!`] table);
-//! - [`event`]: the event contract — the [`Event`], its [`Fields`], base64, the non-JSON guard;
-//! - [`reply`]: what an operation answers ([`respond`], [`respond_carrying`]);
-//! - [`kms`]: KMS as the function talks to it — the lazily built client, the per-invocation
-//!   [`Kms`] handle, the clock-skew-aware retry policy, the init-to-send metrics;
-//! - [`handler`]: one invocation from event to answer and its EMF line ([`App`]);
-//! - [`envelope`]: payloads above KMS's 4 KiB in the AWS Encryption SDK message format;
-//! - [`config`], [`error`], [`logging`], [`secret`]: settings from the environment, the
-//!   `errorType` taxonomy, payload-safe logs, plaintext buffers wiped on drop;
-//! - [`executor`], [`memory`]: Lambda Managed Instances — the Tokio runtime's flavour by
-//!   concurrency, and concurrent invocations held to the function's memory;
-//! - `tools` (feature `tools`): `template.yaml` written from the tables, local keys of each
-//!   kind — what a function project's `xtask` runs;
-//! - `testing` (feature `testing`, for a function's tests): a local KMS, the Lambda Runtime API
-//!   emulator, the strict SigV4 time gate, an in-memory KMS, and the checks every operation with
-//!   a sample event gets.
+//! Its `main` is one call — the wiring is the kit's, so a new version of the kit reaches a
+//! function without an edit of its `main`:
+//!
+//! ```no_run
+//! # mod ops { kms_lambda_kit::keys! { /// Encrypts.
+//! #     ENCRYPTION: "KMS_KEY_ID", SymmetricDefault, EncryptDecrypt; }
+//! #     pub static OPERATIONS: &[kms_lambda_kit::Entry] = &[];
+//! #     pub const FUNCTION: kms_lambda_kit::Function =
+//! #         kms_lambda_kit::Function::new("my-function", KEYS, OPERATIONS); }
+//! fn main() -> std::process::ExitCode {
+//!     ops::FUNCTION.run()
+//! }
+//! ```
 //!
 //! # An operation
 //!
-//! One type per operation: its fields, their validation, its kind of key, its KMS calls and its
-//! answer. Every call it sends through [`Ctx::kms`] gets the deadline, the re-signing, the
-//! metrics and the error mapping without a line of its own.
+//! One type per operation: its event is the type itself (`#[derive(Deserialize)]`: its fields
+//! are the event's, declared once), its checks, its kind of key, its KMS calls and its answer (a
+//! `#[derive(Serialize)]` type). Every call it sends through [`Ctx::kms`] gets the deadline, the
+//! re-signing, the metrics and the error mapping without a line of its own.
 //!
 //! ```
-//! use kms_lambda_kit::{keys, operations};
+//! use kms_lambda_kit::{keys, operations, Function};
 //!
 //! keys! {
 //!     /// Encrypts and decrypts payloads.
@@ -47,31 +44,34 @@
 //! }
 //!
 //! mod describe_key {
+//!     //! `{"operation": "describeKey", "keyId": "optional"}` → `{"keyId": "<key ARN>"}`
 //!     use super::ENCRYPTION;
-//!     use kms_lambda_kit::{non_empty, respond, Ctx, Error, Fields, Key, Operation, Reply};
+//!     use kms_lambda_kit::{non_empty, Ctx, Error, Key, KeyId, Operation};
+//!     use serde::{Deserialize, Serialize};
 //!
-//!     /// `{"operation": "describeKey", "keyId": "optional"}` → `{"keyId": "<key ARN>"}`.
+//!     #[derive(Deserialize)]
+//!     #[serde(rename_all = "camelCase")]
 //!     pub struct DescribeKey {
-//!         key_id: Option<String>,
+//!         key_id: Option<KeyId>,
+//!     }
+//!
+//!     #[derive(Serialize)]
+//!     #[serde(rename_all = "camelCase")]
+//!     pub struct Described {
+//!         key_id: String,
 //!     }
 //!
 //!     impl Operation for DescribeKey {
 //!         const NAME: &'static str = "describeKey";
-//!         const FIELDS: &'static [&'static str] = &["keyId"];
-//!         const RESPONSE: &'static [&'static str] = &["keyId"];
 //!         const KEY: &'static Key = &ENCRYPTION;
 //!         const IAM_ACTIONS: &'static [&'static str] = &["kms:DescribeKey"];
+//!         type Answer = Described;
 //!
-//!         fn parse(fields: &Fields<'_>) -> Result<Self, Error> {
-//!             Ok(DescribeKey { key_id: fields.key_id("keyId")? })
-//!         }
-//!
-//!         async fn run(self, cx: &Ctx<'_>) -> Result<Reply, Error> {
+//!         async fn run(self, cx: &Ctx<'_>) -> Result<Described, Error> {
 //!             let key = cx.key_id(self.key_id.as_deref())?;
-//!             let request = cx.kms.client().describe_key().key_id(key).send();
-//!             let out = cx.kms.call("DescribeKey", key, request).await?;
+//!             let out = cx.kms.call(cx.kms.client().describe_key().key_id(key)).await?;
 //!             let arn = out.key_metadata.and_then(|m| m.arn);
-//!             respond(serde_json::json!({"keyId": non_empty(arn, "DescribeKey", "KeyMetadata.Arn")?}))
+//!             Ok(Described { key_id: non_empty(arn, "DescribeKey", "KeyMetadata.Arn")? })
 //!         }
 //!     }
 //! }
@@ -80,33 +80,51 @@
 //!     describe_key::DescribeKey,
 //! }
 //!
-//! fn main() {
-//!     assert_eq!(OPERATIONS[0].name, "describeKey");
-//!     assert_eq!(OPERATIONS[0].key.variable, "KMS_KEY_ID");
-//! }
+//! const FUNCTION: Function = Function::new("my-function", KEYS, OPERATIONS);
+//! # fn main() {}
 //! ```
 //!
-//! A function's `main` reads [`Config`] from the environment in INIT, prepares the SDK
-//! configuration ([`SdkClientBuilder::prepare`], which signs nothing), and serves [`App`] with
-//! `lambda_runtime`, behind [`RawEventGuard`] and [`MemoryBudget`].
+//! # Layout
+//!
+//! Each layer imports only from the layers below it (a test of the kit's checks it):
+//!
+//! 1. `error`, `key`, `secret`, `deadline`, `logging`, `executor`: the `errorType` taxonomy, the
+//!    kinds of key, wiped buffers, deadline arithmetic, payload-safe logs, the Tokio runtime's
+//!    flavour;
+//! 2. `event`: the event contract — parsed once, read into an operation's type with messages
+//!    that never echo a value, the field types ([`Bytes`], [`Context`], [`KeyId`]);
+//! 3. `memory`: concurrent invocations held to the function's memory (Lambda Managed
+//!    Instances);
+//! 4. `config`: the settings, from the environment, in INIT;
+//! 5. `kms`: the lazily built client, the per-invocation [`Kms`] handle, the clock-skew-aware
+//!    retry policy, the init-to-send metrics;
+//! 6. `envelope`: payloads above KMS's 4 KiB in the AWS Encryption SDK message format;
+//! 7. `operation`, `reply`: the [`Operation`] trait, the [`Ctx`] it runs with, the
+//!    [`operations!`] table; the answer on its way out;
+//! 8. `handler`: one invocation from event to answer and its EMF line;
+//! 9. `function`: [`Function`], the wiring `main` runs;
+//! 10. `tools` (feature `tools`: what a function's `cargo xtask` runs — `template.yaml` from the
+//!     tables, local keys) and `testing` (feature `testing`, for a function's tests: a local KMS,
+//!     the Runtime API emulator, the strict SigV4 time gate, an in-memory KMS, the checks every
+//!     function runs).
 
 #![deny(missing_docs)]
 
-pub mod config;
-pub mod envelope;
-pub mod error;
-pub mod event;
-pub mod executor;
-pub mod handler;
-pub mod key;
-pub mod kms;
-pub mod logging;
-pub mod memory;
-pub mod operation;
-pub mod reply;
-pub mod secret;
-#[cfg(feature = "testing")]
-mod test_hooks;
+mod config;
+mod deadline;
+mod envelope;
+mod error;
+mod event;
+mod executor;
+mod function;
+mod handler;
+mod key;
+mod kms;
+mod logging;
+mod memory;
+mod operation;
+mod reply;
+mod secret;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 #[cfg(feature = "tools")]
@@ -115,21 +133,45 @@ pub mod tools;
 #[cfg(test)]
 mod debug_tests;
 
-pub use config::Config;
+pub use envelope::{is_envelope, Opened, Sealed};
 pub use error::{Error, ErrorType};
-pub use event::fields::{Fields, Limit};
-pub use event::raw::RawEventGuard;
-pub use event::Event;
-pub use handler::App;
+pub use event::types::{Bytes, Context, KeyId, Limit};
+pub use event::LAMBDA_PAYLOAD_LIMIT;
+pub use function::Function;
 pub use key::Key;
-pub use kms::call::{non_empty, required, Kms};
-pub use kms::client::SdkClientBuilder;
-pub use memory::MemoryBudget;
+pub use kms::call::{non_empty, required, Kms, KmsRequest};
 pub use operation::{Ctx, Entry, Operation};
-pub use reply::{respond, respond_carrying, Payload, Reply};
 pub use secret::SecretBytes;
 
 /// The SDK client's crate, as the kit links it: operations build their requests with it.
 pub use aws_sdk_kms;
-/// The runtime's crate, as the kit links it: `main` serves the [`App`] with it.
+/// The runtime's crate, as the kit links it.
 pub use lambda_runtime;
+
+/// What the kit's own probe, the template's benchmarks and fuzz targets reach inside the kit.
+/// No promise: anything here may change in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::config::{CommitmentPolicy, Config, ConfigError};
+    pub use crate::envelope::{
+        canonical_context, datakey::DataKeyCache, open, parse as parse_envelope, seal, seal_framed,
+        seal_with_keys, sealed_len, sign, DataKey, EncryptedDataKey, FRAME_LENGTH, KMS_PROVIDER_ID,
+    };
+    pub use crate::event::base64::{base64_len, decode_base64, encode_base64, json_len, Base64};
+    pub use crate::event::de::read;
+    pub use crate::event::Event;
+    pub use crate::executor::{build as runtime, cpus, flavor, Flavor};
+    pub use crate::kms::amz_date;
+    pub use crate::kms::client::SdkClientBuilder;
+    pub use crate::kms::lazy::BuildClient;
+    pub use crate::kms::skew::{retry_config, OffsetClock};
+    pub use crate::logging::init as init_logging;
+    pub use crate::memory::WORKING_FACTOR;
+
+    /// Reads `body` as the function would, up to the operation's own checks (nothing is run):
+    /// the fuzz target's whole path from bytes to a validated request.
+    pub fn read_event(table: &'static [crate::Entry], body: &[u8]) -> Result<(), crate::Error> {
+        let event = crate::event::parse::parse(body)?;
+        crate::operation::dispatch(table, &event).request.map(drop)
+    }
+}

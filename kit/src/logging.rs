@@ -18,8 +18,16 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
-/// Crates allowed to log at TRACE: ours, and transport crates that log frames, not payloads.
-const TRACE_ALLOWED: &[&str] = &["kms_lambda", "hyper", "hyper_util", "h2", "rustls", "tokio"];
+/// Crates allowed to log at TRACE: the kit, and transport crates that log frames, not payloads.
+/// (Not a function's own crate: its name is its owner's, and its operations hold plaintexts.)
+const TRACE_ALLOWED: &[&str] = &[
+    "kms_lambda_kit",
+    "hyper",
+    "hyper_util",
+    "h2",
+    "rustls",
+    "tokio",
+];
 
 /// Whether an event may be logged at all, whatever the configured level.
 pub fn allowed(meta: &Metadata<'_>) -> bool {
@@ -79,6 +87,50 @@ pub fn init() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn trace_is_allowed_for_the_kit_and_transport_crates_only() {
+        use tracing::callsite::Identifier;
+        use tracing::field::FieldSet;
+        use tracing::metadata::Kind;
+        struct Site;
+        impl tracing::Callsite for Site {
+            fn set_interest(&self, _: Interest) {}
+            fn metadata(&self) -> &Metadata<'_> {
+                unreachable!()
+            }
+        }
+        static SITE: Site = Site;
+        let at = |target: &'static str, level: tracing::Level| {
+            Metadata::new(
+                "event",
+                target,
+                level,
+                None,
+                None,
+                None,
+                FieldSet::new(&[], Identifier(&SITE)),
+                Kind::EVENT,
+            )
+        };
+        for target in [
+            "kms_lambda_kit",
+            "kms_lambda_kit::handler",
+            "hyper::proto",
+            "tokio",
+        ] {
+            assert!(allowed(&at(target, tracing::Level::TRACE)), "{target}");
+        }
+        for target in [
+            "aws_smithy_runtime::client",
+            "lambda_runtime",
+            "kms_lambda_kitten",
+            "function",
+        ] {
+            assert!(!allowed(&at(target, tracing::Level::TRACE)), "{target}");
+            assert!(allowed(&at(target, tracing::Level::DEBUG)), "{target}");
+        }
+    }
 
     #[test]
     fn lambda_level_names_map_to_filters() {

@@ -24,9 +24,9 @@
 //! The constants round up the envelope's measured peak memory (kms-lambda's docs/benchmarks.md,
 //! "Memory under concurrency", has the figures and their conditions).
 
+use crate::deadline::{invocation_deadline, operation_timeout};
 use crate::error::{Error, ErrorType};
-use crate::event::raw::Refusals;
-use crate::kms::skew::{invocation_deadline, operation_timeout};
+use crate::event::parse::Inbox;
 use lambda_runtime::tower::{Layer, Service};
 use lambda_runtime::LambdaInvocation;
 use std::future::Future;
@@ -113,13 +113,13 @@ pub struct MemoryBudget {
     /// The plan's budget, in KiB permits.
     budget: Option<Arc<Semaphore>>,
     margin: Duration,
-    refusals: Refusals,
+    refusals: Inbox,
 }
 
 impl MemoryBudget {
     /// The budget of `plan`; an invocation waits for memory until `margin` before its deadline,
     /// and what it refuses goes to `refusals`, which the handler answers.
-    pub(crate) fn new(plan: &MemoryPlan, margin: Duration, refusals: Refusals) -> Self {
+    pub(crate) fn new(plan: &MemoryPlan, margin: Duration, refusals: Inbox) -> Self {
         let budget = plan
             .budget_kib
             .map(|kib| Arc::new(Semaphore::new(kib as usize)));
@@ -296,10 +296,11 @@ mod tests {
 
     /// The refusal of invocation `id`, as `errorType: message` (empty if none), and whether its
     /// body was replaced (nothing of a refused event is kept).
-    fn refused(refusals: &Refusals, id: &str, seen: &[u8]) -> String {
-        let text = refusals
-            .take(id)
-            .map_or_else(String::new, |e| e.to_string());
+    fn refused(refusals: &Inbox, id: &str, seen: &[u8]) -> String {
+        let text = match refusals.take(id) {
+            Some(Err(e)) => e.to_string(),
+            _ => String::new(),
+        };
         if !text.is_empty() {
             assert_eq!(seen, b"{}", "a refused event's body is replaced");
         }
@@ -312,7 +313,7 @@ mod tests {
         release.notify_one();
         let (svc, seen) = recorder(release);
         let plan = MemoryPlan::new(Some(2048), 8, 256 * 1024).unwrap();
-        let refusals = Refusals::default();
+        let refusals = Inbox::default();
         let mut budgeted = MemoryBudget::new(&plan, Duration::ZERO, refusals.clone()).layer(svc);
         budgeted
             .call(invocation("big", 256 * 1024 + 1, Duration::from_secs(5)))
@@ -337,7 +338,7 @@ mod tests {
                 Future = impl std::future::Future<Output = Result<(), ()>> + Send,
             > + Clone,
         Seen,
-        Refusals,
+        Inbox,
         tokio::task::JoinHandle<Result<(), ()>>,
         Arc<tokio::sync::Notify>,
     ) {
@@ -347,7 +348,7 @@ mod tests {
             max_event_bytes: 100 * 1024,
             budget_kib: Some(300),
         };
-        let refusals = Refusals::default();
+        let refusals = Inbox::default();
         let budgeted =
             MemoryBudget::new(&plan, Duration::from_millis(10), refusals.clone()).layer(svc);
         let first = tokio::spawn(budgeted.clone().call(invocation(

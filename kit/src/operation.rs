@@ -1,66 +1,119 @@
 //! What an operation is ([`Operation`]), what it runs with ([`Ctx`]), and the table that names
 //! them all ([`Entry`], filled by `operations!` in `src/ops/mod.rs`).
 //!
-//! As in mini-redis's `cmd/`: an operation is a type implementing [`Operation`] in its own file
-//! — its event fields, their validation, its kind of key, the KMS calls it makes and its
-//! response. The table drives everything else: dispatch by the event's `"operation"`, the "use
-//! encrypt or decrypt" hints in error messages, and (with the kind of key) the IAM statements
-//! `make template` writes. Adding an operation is one module and one row; nothing else lists
-//! operations.
+//! As in mini-redis's `cmd/`: an operation is a type in its own file — its event's fields (the
+//! type's own, read by its `#[derive(Deserialize)]`), their checks, its kind of key, the KMS
+//! calls it makes and its answer (a `#[derive(Serialize)]` type). The table drives everything
+//! else: dispatch by the event's `"operation"`, the "use encrypt or decrypt" hints in error
+//! messages, and (with the kind of key) the IAM statements `make template` writes. Adding an
+//! operation is one module and one row; nothing else lists operations, and nothing lists an
+//! operation's fields or answer but the operation's own types.
 //!
-//! What every operation gets for free: unknown fields are refused before it parses, a bad event
-//! costs no KMS client build, and every KMS call it sends through [`Ctx::kms`] is bounded by the
-//! invocation's deadline, measured, retried on expired signatures and mapped to the `errorType`
-//! taxonomy.
+//! What every operation gets for free: unknown fields are refused before it is read, a bad event
+//! costs no KMS client build, every message about its fields names the field and never a value,
+//! every KMS call it sends through [`Ctx::kms`] is bounded by the invocation's deadline,
+//! measured, retried on expired signatures and mapped to the `errorType` taxonomy, and an answer
+//! larger than Lambda returns is `PayloadTooLarge` before it is written.
 
 use crate::config::Config;
 use crate::envelope::datakey::DataKeyCache;
 use crate::envelope::{self, Opened, Sealed};
 use crate::error::{Error, ErrorType};
-use crate::event::fields::Fields;
+use crate::event::de::{self, fields_of};
+use crate::event::types::Context;
 use crate::event::Event;
 use crate::key::Key;
 use crate::kms::call::Kms;
 use crate::reply::Reply;
-use std::collections::HashMap;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-/// One operation: what an event names, what it may carry, which key it uses and what it may
-/// call.
-pub trait Operation: Sized + Send + 'static {
+/// One operation: the event it takes (the type itself, `#[derive(Deserialize)]`), which key it
+/// uses, what it may call and what it answers.
+///
+/// ```
+/// use kms_lambda_kit::{keys, non_empty, Ctx, Error, Key, KeyId, Operation};
+/// use serde::{Deserialize, Serialize};
+///
+/// keys! {
+///     /// Encrypts and decrypts payloads.
+///     ENCRYPTION: "KMS_KEY_ID", SymmetricDefault, EncryptDecrypt;
+/// }
+///
+/// /// `{"operation": "describeKey", "keyId": "optional"}` → `{"keyId": "<key ARN>"}`.
+/// #[derive(Deserialize)]
+/// #[serde(rename_all = "camelCase")]
+/// pub struct DescribeKey {
+///     key_id: Option<KeyId>,
+/// }
+///
+/// #[derive(Serialize)]
+/// #[serde(rename_all = "camelCase")]
+/// pub struct Described {
+///     key_id: String,
+/// }
+///
+/// impl Operation for DescribeKey {
+///     const NAME: &'static str = "describeKey";
+///     const KEY: &'static Key = &ENCRYPTION;
+///     const IAM_ACTIONS: &'static [&'static str] = &["kms:DescribeKey"];
+///     type Answer = Described;
+///
+///     async fn run(self, cx: &Ctx<'_>) -> Result<Described, Error> {
+///         let key = cx.key_id(self.key_id.as_deref())?;
+///         let out = cx.kms.call(cx.kms.client().describe_key().key_id(key)).await?;
+///         let arn = out.key_metadata.and_then(|m| m.arn);
+///         Ok(Described { key_id: non_empty(arn, "DescribeKey", "KeyMetadata.Arn")? })
+///     }
+/// }
+/// # fn main() {}
+/// ```
+pub trait Operation: DeserializeOwned + Send + 'static {
     /// The event's `"operation"` value.
     const NAME: &'static str;
-    /// The event fields it reads, besides `"operation"`; any other field is refused.
-    const FIELDS: &'static [&'static str];
-    /// The fields of its answer: the contract its module documents. A function's tests hold
-    /// every sample event's answer to exactly these (`testing::contract`), so a field added to
-    /// the answer and not here — nor, with it, to the documentation — fails a test naming it.
-    const RESPONSE: &'static [&'static str];
     /// The kind of key it uses: a row of `keys!` in `src/ops/mod.rs`. Its calls default to that
     /// kind's key ([`Ctx::key_id`]), the role grants its [`IAM_ACTIONS`](Self::IAM_ACTIONS) on
     /// that key, and a key KMS refuses for it is answered with advice naming this kind.
     const KEY: &'static Key;
     /// The IAM actions its KMS calls need (`kms:Encrypt`, …), on keys of [`KEY`](Self::KEY)'s
-    /// kind: `make template` grants exactly these, and a test checks each call against the list.
+    /// kind: `make template` grants exactly these, and a function's tests check each call its
+    /// sample event makes against the list.
     const IAM_ACTIONS: &'static [&'static str];
+    /// What it answers: a `#[derive(Serialize)]` struct, whose fields are the answer's (bytes
+    /// as [`Bytes`](crate::Bytes) or [`SecretBytes`](crate::SecretBytes), written as base64).
+    type Answer: Serialize + Send + 'static;
 
-    /// Validates the event. Runs before the KMS client is built: a bad event costs nothing.
-    fn parse(fields: &Fields<'_>) -> Result<Self, Error>;
+    /// Checks the event beyond its fields' types (sizes, fields that exclude each other), and
+    /// settles what depends on them. Runs before the KMS client is built: a bad event costs
+    /// nothing. Nothing to check by default.
+    fn check(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
 
-    /// Does the work and returns the response body (see [`respond`](crate::reply::respond)).
-    fn run(self, cx: &Ctx<'_>) -> impl Future<Output = Result<Reply, Error>> + Send;
+    /// Does the work and returns the answer.
+    fn run(self, cx: &Ctx<'_>) -> impl Future<Output = Result<Self::Answer, Error>> + Send;
 }
 
-/// What an operation runs with.
+/// What an operation runs with: KMS for this invocation ([`Ctx::kms`]), its default keys, its
+/// deadline, envelopes.
 pub struct Ctx<'a> {
     /// KMS for this invocation (deadline-bounded, measured, aware of the operation's kind of key).
     pub kms: &'a Kms,
-    /// The function's settings.
-    pub config: &'a Config,
-    /// Envelope data keys: from KMS, or cached.
-    pub data_keys: &'a DataKeyCache,
+    config: &'a Config,
+    data_keys: &'a DataKeyCache,
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(kms: &'a Kms, config: &'a Config, data_keys: &'a DataKeyCache) -> Self {
+        Ctx {
+            kms,
+            config,
+            data_keys,
+        }
+    }
 }
 
 impl Ctx<'_> {
@@ -75,27 +128,27 @@ impl Ctx<'_> {
     /// Seals `plaintext` in an envelope (an AWS Encryption SDK message) under a data key of
     /// `key` bound to `context`: from the data-key cache or KMS `GenerateDataKey`; `signed`, of
     /// the signed suite every ESDK writes by default. Context keys beginning `aws-crypto-` are
-    /// the ESDK's: `InvalidRequest`. See [`envelope`].
+    /// the ESDK's: `InvalidRequest`.
     pub async fn seal_envelope(
         &self,
         key: &str,
-        context: HashMap<String, String>,
+        context: Context,
         plaintext: &[u8],
         signed: bool,
     ) -> Result<Sealed, Error> {
-        envelope::seal_for(self.kms, self.data_keys, key, context, plaintext, signed).await
+        envelope::seal_for(self.kms, self.data_keys, key, context.0, plaintext, signed).await
     }
 
     /// Opens an envelope as the ESDK's decrypt does: the message checked whole, the commitment
     /// policy (`ENVELOPE_COMMITMENT_POLICY`), every pair of `stated` (the event's context)
-    /// stored with the same value, the data key from KMS `Decrypt` pinned to `key` (or the
-    /// cache), a signed message's signature, then the frames. Any fault of the message is
-    /// `InvalidCiphertext`, and no plaintext comes back.
+    /// stored with the same value, a signed message's signature — all before KMS is asked for
+    /// anything — then its data key from KMS `Decrypt` pinned to `key` (or the cache), then the
+    /// frames. Any fault of the message is `InvalidCiphertext`, and no plaintext comes back.
     pub async fn open_envelope(
         &self,
         key: &str,
         ciphertext: &[u8],
-        stated: &HashMap<String, String>,
+        stated: &Context,
     ) -> Result<Opened, Error> {
         let policy = self.config.commitment;
         envelope::open_for(self.kms, self.data_keys, policy, key, ciphertext, stated).await
@@ -121,48 +174,70 @@ impl Ctx<'_> {
     }
 }
 
-/// A row of the operations table.
-#[derive(Debug, Clone, Copy)]
+/// A row of the operations table, made by `operations!`.
+#[derive(Clone, Copy)]
 pub struct Entry {
-    /// The event's `"operation"` value.
-    pub name: &'static str,
-    /// Its module: the file `src/ops/<module>.rs`.
-    pub module: &'static str,
-    /// Its fields besides `"operation"`.
-    pub fields: &'static [&'static str],
-    /// The fields of its answer.
-    pub response: &'static [&'static str],
-    /// The kind of key it uses.
-    pub key: &'static Key,
-    /// The IAM actions it needs, on keys of that kind.
-    pub iam_actions: &'static [&'static str],
-    /// A row only this project's own tests have (the `test-hooks` feature adds it in `main`): it
-    /// is not advertised in hints.
-    pub test_only: bool,
-    parse: fn(&Fields<'_>) -> Result<Request, Error>,
+    name: &'static str,
+    module: &'static str,
+    key: &'static Key,
+    iam_actions: &'static [&'static str],
+    fields: fn() -> Option<&'static [&'static str]>,
+    parse: fn(&Event) -> Result<Request, Error>,
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Entry({})", self.name)
+    }
 }
 
 impl Entry {
-    /// The row for operation `T`, in `src/ops/<module>.rs`.
+    /// The row for operation `T`, in `src/ops/<module>.rs` (what `operations!` writes).
+    #[doc(hidden)]
     pub const fn of<T: Operation>(module: &'static str) -> Entry {
         Entry {
             name: T::NAME,
             module,
-            fields: T::FIELDS,
-            response: T::RESPONSE,
             key: T::KEY,
             iam_actions: T::IAM_ACTIONS,
-            test_only: false,
+            fields: fields_of::<T>,
             parse: parse_as::<T>,
         }
     }
 
-    /// A row for this project's own tests only.
-    pub const fn test_only<T: Operation>() -> Entry {
-        Entry {
-            test_only: true,
-            ..Entry::of::<T>("")
-        }
+    /// The event's `"operation"` value.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Its module: the file `src/ops/<module>.rs`.
+    pub fn module(&self) -> &'static str {
+        self.module
+    }
+
+    /// The kind of key it uses.
+    pub fn key(&self) -> &'static Key {
+        self.key
+    }
+
+    /// The IAM actions it needs, on keys of that kind.
+    pub fn iam_actions(&self) -> &'static [&'static str] {
+        self.iam_actions
+    }
+
+    /// Its event's fields besides `"operation"`, as its type declares them; an error naming the
+    /// operation when its type is not a struct with named fields.
+    pub fn fields(&self) -> Result<&'static [&'static str], Error> {
+        (self.fields)().ok_or_else(|| {
+            Error::new(
+                ErrorType::Internal,
+                format!(
+                    "operation {}'s type is not a struct with named fields (#[derive(Deserialize)], \
+                     no flatten), so the kit cannot know its event's fields",
+                    self.name
+                ),
+            )
+        })
     }
 }
 
@@ -183,22 +258,24 @@ impl Entry {
 macro_rules! operations {
     ($($module:ident :: $op:ident,)+) => {
         /// Every operation the function serves, in the order the hints name them.
-        pub static OPERATIONS: &[$crate::operation::Entry] = &[
-            $($crate::operation::Entry::of::<$module::$op>(stringify!($module)),)+
+        pub static OPERATIONS: &[$crate::Entry] = &[
+            $($crate::Entry::of::<$module::$op>(stringify!($module)),)+
         ];
     };
 }
 
-fn parse_as<T: Operation>(fields: &Fields<'_>) -> Result<Request, Error> {
+fn parse_as<T: Operation>(event: &Event) -> Result<Request, Error> {
+    let mut op: T = de::read(event)?;
+    op.check()?;
     Ok(Request {
         name: T::NAME,
         key: T::KEY,
-        op: Box::new(T::parse(fields)?),
+        op: Box::new(op),
     })
 }
 
 /// A validated event, ready to run.
-pub struct Request {
+pub(crate) struct Request {
     name: &'static str,
     key: &'static Key,
     op: Box<dyn Run>,
@@ -206,7 +283,7 @@ pub struct Request {
 
 impl Request {
     /// The operation's name, as in the event.
-    pub fn operation(&self) -> &'static str {
+    pub(crate) fn operation(&self) -> &'static str {
         self.name
     }
 
@@ -215,8 +292,8 @@ impl Request {
         self.key
     }
 
-    /// Runs it.
-    pub async fn run(self, cx: &Ctx<'_>) -> Result<Reply, Error> {
+    /// Runs it; its answer, sized.
+    pub(crate) async fn run(self, cx: &Ctx<'_>) -> Result<Reply, Error> {
         self.op.run(cx).await
     }
 }
@@ -241,7 +318,7 @@ impl<T: Operation> Run for T {
         self: Box<Self>,
         cx: &'a Ctx<'a>,
     ) -> Pin<Box<dyn Future<Output = Result<Reply, Error>> + Send + 'a>> {
-        Box::pin(Operation::run(*self, cx))
+        Box::pin(async move { Reply::of(Operation::run(*self, cx).await?) })
     }
 }
 
@@ -249,15 +326,15 @@ impl<T: Operation> Run for T {
 /// fields are then refused, so metrics and tests can tell which operation refused it), and the
 /// request or why there is none.
 #[derive(Debug)]
-pub struct Dispatched {
+pub(crate) struct Dispatched {
     /// The row the event's `"operation"` names, if any.
-    pub operation: Option<&'static str>,
+    pub(crate) operation: Option<&'static str>,
     /// The validated request, or a typed error whose message names the field (never its value).
-    pub request: Result<Request, Error>,
+    pub(crate) request: Result<Request, Error>,
 }
 
-/// Finds the event's operation in `table` and validates the event for it.
-pub fn dispatch(table: &'static [Entry], event: &Event) -> Dispatched {
+/// Finds the event's operation in `table` and reads the event for it.
+pub(crate) fn dispatch(table: &'static [Entry], event: &Event) -> Dispatched {
     let hint = hint(table);
     let entry = event.operation(&hint).and_then(|name| {
         table
@@ -268,7 +345,7 @@ pub fn dispatch(table: &'static [Entry], event: &Event) -> Dispatched {
     match entry {
         Ok(entry) => Dispatched {
             operation: Some(entry.name),
-            request: Fields::new(event, entry.name, entry.fields).and_then(|f| (entry.parse)(&f)),
+            request: known_fields(entry, event).and_then(|()| (entry.parse)(event)),
         },
         Err(e) => Dispatched {
             operation: None,
@@ -277,17 +354,39 @@ pub fn dispatch(table: &'static [Entry], event: &Event) -> Dispatched {
     }
 }
 
-/// `use "encrypt" or "decrypt"`, from the table (rows for tests only are not advertised).
-pub fn hint(table: &[Entry]) -> String {
-    let names: Vec<String> = table
-        .iter()
-        .filter(|e| !e.test_only)
-        .map(|e| format!("\"{}\"", e.name))
-        .collect();
-    match names.as_slice() {
-        [one] => format!("use {one}"),
-        [init @ .., last] => format!("use {} or {last}", init.join(", ")),
+/// Refuses a field the operation does not declare — the first in sorted order, wherever it was
+/// kept — before anything is read: a misspelt field must not silently change what is done (a
+/// misspelt `encryptionContex` would encrypt without a context).
+pub(crate) fn known_fields(entry: &Entry, event: &Event) -> Result<(), Error> {
+    let declared = entry.fields()?;
+    let unknown = event
+        .field_names()
+        .into_iter()
+        .filter(|k| k != "operation" && !declared.contains(&k.as_str()))
+        .min();
+    match unknown {
+        None => Ok(()),
+        Some(k) => {
+            let mut allowed = vec!["operation"];
+            allowed.extend_from_slice(declared);
+            Err(Error::invalid_request(format!(
+                "unknown field \"{}\" for {}: allowed fields are {}",
+                de::shown_name(&k),
+                entry.name,
+                allowed.join(", ")
+            )))
+        }
+    }
+}
+
+/// `use "encrypt" or "decrypt"`, from the table.
+pub(crate) fn hint(table: &[Entry]) -> String {
+    match table {
         [] => "this function serves no operation".into(),
+        rows => {
+            let names: Vec<&str> = rows.iter().map(|e| e.name).collect();
+            format!("use {}", de::one_of(&names))
+        }
     }
 }
 
@@ -295,67 +394,58 @@ pub fn hint(table: &[Entry]) -> String {
 mod tests {
     use super::*;
     use crate::error::ErrorType;
-    use crate::reply::respond;
-    use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+    use crate::key::test_kinds::DATA;
+    use serde::Deserialize;
     use serde_json::json;
 
-    static PROBE_KEY: Key = Key {
-        name: "PROBE",
-        variable: "KMS_PROBE_KEY_ID",
-        spec: KeySpec::SymmetricDefault,
-        usage: KeyUsageType::EncryptDecrypt,
-        purpose: "",
-    };
-
-    /// `{"operation": "probe", "n": 1}`: a table of its own, so the kit is tested without the
+    /// `{"operation": "probe", "n": "1"}`: a table of its own, so the kit is tested without the
     /// copy's operations.
-    struct Probe;
+    #[derive(Deserialize)]
+    struct Probe {
+        #[allow(dead_code)]
+        n: Option<One>,
+    }
+
+    #[derive(Deserialize)]
+    enum One {
+        #[serde(rename = "1")]
+        One,
+    }
 
     impl Operation for Probe {
         const NAME: &'static str = "probe";
-        const FIELDS: &'static [&'static str] = &["n"];
-        const RESPONSE: &'static [&'static str] = &[];
-        const KEY: &'static Key = &PROBE_KEY;
+        const KEY: &'static Key = &DATA;
         const IAM_ACTIONS: &'static [&'static str] = &[];
+        type Answer = ();
 
-        fn parse(fields: &Fields<'_>) -> Result<Self, Error> {
-            fields.choice("n", &["1"]).map(|_| Probe)
-        }
-
-        async fn run(self, _: &Ctx<'_>) -> Result<Reply, Error> {
-            respond(json!({}))
+        async fn run(self, _: &Ctx<'_>) -> Result<(), Error> {
+            Ok(())
         }
     }
 
-    struct Other;
+    #[derive(Deserialize)]
+    struct Other {}
 
     impl Operation for Other {
         const NAME: &'static str = "other";
-        const FIELDS: &'static [&'static str] = &[];
-        const RESPONSE: &'static [&'static str] = &[];
-        const KEY: &'static Key = &PROBE_KEY;
+        const KEY: &'static Key = &DATA;
         const IAM_ACTIONS: &'static [&'static str] = &[];
+        type Answer = ();
 
-        fn parse(_: &Fields<'_>) -> Result<Self, Error> {
-            Ok(Other)
-        }
-
-        async fn run(self, _: &Ctx<'_>) -> Result<Reply, Error> {
-            respond(json!({}))
+        async fn run(self, _: &Ctx<'_>) -> Result<(), Error> {
+            Ok(())
         }
     }
 
-    static TABLE: &[Entry] = &[
-        Entry::of::<Probe>("probe"),
-        Entry::of::<Other>("other"),
-        Entry::test_only::<Other>(),
-    ];
+    static TABLE: &[Entry] = &[Entry::of::<Probe>("probe"), Entry::of::<Other>("other")];
 
     #[test]
-    fn the_hint_names_the_rows_but_not_those_for_tests_only() {
+    fn the_hint_names_the_rows() {
         assert_eq!(hint(TABLE), "use \"probe\" or \"other\"");
         assert_eq!(hint(&TABLE[..1]), "use \"probe\"");
         assert_eq!(hint(&[]), "this function serves no operation");
+        assert_eq!(TABLE[0].fields().unwrap(), ["n"]);
+        assert!(TABLE[1].fields().unwrap().is_empty());
     }
 
     #[test]
@@ -384,8 +474,13 @@ mod tests {
             ),
             (
                 json!({"operation": "probe", "n": "2"}),
-                "field \"n\" must be \"1\"",
+                "field \"n\": must be \"1\"",
                 Some("probe"),
+            ),
+            (
+                json!({"operation": "other", "n": null}),
+                "unknown field \"n\" for other: allowed fields are operation",
+                Some("other"),
             ),
         ] {
             let d = dispatch(TABLE, &Event::from(event.clone()));
@@ -396,7 +491,7 @@ mod tests {
         }
         let d = dispatch(TABLE, &Event::from(json!({"operation": "probe", "n": "1"})));
         let r = d.request.unwrap();
-        assert_eq!((r.operation(), r.key().name), ("probe", "PROBE"));
+        assert_eq!((r.operation(), r.key().name), ("probe", "DATA"));
         assert_eq!(
             format!("{r:?}"),
             "Request(probe)",

@@ -20,23 +20,40 @@ impl SecretBytes {
 
     /// Overwrites every byte of the allocation with zeros; the length stays.
     pub fn wipe(&mut self) {
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        {
-            let capacity = self.0.capacity();
-            if capacity > 0 {
-                // SAFETY: the pointer is valid for writes of `capacity` bytes (the Vec's
-                // allocation); zeros are valid `u8`s.
-                unsafe { libc::explicit_bzero(self.0.as_mut_ptr().cast(), capacity) };
-            }
-        }
-        #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-        {
-            // `Vec::zeroize` wipes the whole allocation and empties the vector: put the length back.
-            let len = self.0.len();
-            zeroize::Zeroize::zeroize(&mut self.0);
-            self.0.resize(len, 0);
+        wipe_vec(&mut self.0);
+    }
+
+    /// The bytes, handed on unwiped to an owner that is not secret (a ciphertext the event
+    /// carried, decoded while parsing before anyone knew what it was).
+    pub(crate) fn into_public(mut self) -> Vec<u8> {
+        std::mem::take(&mut self.0)
+    }
+}
+
+/// Overwrites every byte of `v`'s allocation with zeros; the length stays.
+pub(crate) fn wipe_vec(v: &mut Vec<u8>) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let capacity = v.capacity();
+        if capacity > 0 {
+            // SAFETY: the pointer is valid for writes of `capacity` bytes (the Vec's
+            // allocation); zeros are valid `u8`s.
+            unsafe { libc::explicit_bzero(v.as_mut_ptr().cast(), capacity) };
         }
     }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        // `Vec::zeroize` wipes the whole allocation and empties the vector: put the length back.
+        let len = v.len();
+        zeroize::Zeroize::zeroize(v);
+        v.resize(len, 0);
+    }
+}
+
+/// Overwrites `s`'s allocation with zeros (it stays valid UTF-8: NUL characters).
+pub(crate) fn wipe_str(s: &mut String) {
+    // SAFETY: zero bytes are valid UTF-8, so the string stays a valid `String`.
+    wipe_vec(unsafe { s.as_mut_vec() });
 }
 
 impl From<Vec<u8>> for SecretBytes {
@@ -89,5 +106,9 @@ mod tests {
         assert!(spare.iter().all(|b| unsafe { b.assume_init() } == 0));
         assert_eq!(format!("{s:?}"), "SecretBytes(4000 bytes)");
         SecretBytes::default().wipe();
+        let mut text = String::with_capacity(64);
+        text.push_str("attack at dawn");
+        wipe_str(&mut text);
+        assert_eq!(text, "\0".repeat(14));
     }
 }

@@ -1,6 +1,6 @@
 //! The kit's modules: no import cycle between them (a module's own submodules excepted: a
-//! parent composing its parts is not a cycle), so each can be read, tested and replaced on its
-//! own.
+//! parent composing its parts is not a cycle), and each layer imports only from the layers below
+//! it (the order `lib.rs`'s Layout states), so each can be read, tested and replaced on its own.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -59,6 +59,72 @@ fn no_module_of_src_imports_from_one_that_imports_back() {
         "{:?}",
         graph[&handler]
     );
+}
+
+/// The kit's layers, lowest first (`lib.rs`'s Layout): a module may import from its own layer
+/// and those below it, never from one above. The crate root (`lib.rs`: re-exports only) sits
+/// on top.
+const LAYERS: &[&[&str]] = &[
+    &["error", "key", "secret", "deadline", "logging", "executor"],
+    &["event"],
+    &["memory"],
+    &["config"],
+    &["kms"],
+    &["envelope"],
+    &["operation", "reply"],
+    &["handler"],
+    &["function"],
+    &["tools", "testing", "debug_tests"],
+];
+
+/// The layer of `module` (by its first path segment); the crate root is above every layer.
+fn layer(module: &[String]) -> usize {
+    match module.first() {
+        None => LAYERS.len(),
+        Some(top) => LAYERS
+            .iter()
+            .position(|l| l.contains(&top.as_str()))
+            .unwrap_or_else(|| {
+                panic!("module {top} is in no layer of LAYERS: add it where it belongs")
+            }),
+    }
+}
+
+#[test]
+fn each_layer_imports_only_from_the_layers_below_it() {
+    let modules = modules();
+    let mut upward = Vec::new();
+    for (path, file) in &modules {
+        for target in uses(path, file, &modules) {
+            // The crate root holds re-exports only; one of another module's item is followed to
+            // that module by `uses`, so what is left at the root is an external crate's.
+            if !target.is_empty() && layer(&target) > layer(path) {
+                upward.push(format!(
+                    "{} (layer {}) imports {} (layer {})",
+                    display(path),
+                    layer(path) + 1,
+                    display(&target),
+                    layer(&target) + 1
+                ));
+            }
+        }
+    }
+    assert!(upward.is_empty(), "imports upwards: {upward:#?}");
+    // The checker sees real edges, and would name an upward one (a test that cannot fail is no
+    // test): the handler imports the operations below it, and nothing below imports it.
+    let handler = vec!["handler".to_string()];
+    let seen = uses(&handler, &modules[&handler], &modules);
+    assert!(seen.contains(&vec!["operation".to_string()]), "{seen:?}");
+    assert!(layer(&["config".into()]) < layer(&["kms".into()]));
+    let config = vec!["config".to_string()];
+    for upside_down in ["use crate::handler::App;", "use crate::Function;"] {
+        assert!(
+            uses(&config, upside_down, &modules)
+                .iter()
+                .any(|t| !t.is_empty() && layer(t) > layer(&config)),
+            "{upside_down}"
+        );
+    }
 }
 
 fn display(module: &[String]) -> String {

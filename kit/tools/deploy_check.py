@@ -442,21 +442,30 @@ def code(state_path):
 
 
 def policy(state_path, without=None):
-    """Puts the role's policies back as deployed, or without one action of one statement."""
+    """Puts the role's policies back as deployed, or without one action of one statement. A
+    statement left with no action is removed whole: IAM refuses a statement without actions
+    (MalformedPolicyDocument), and one with none grants nothing anyway."""
     state = json.load(open(state_path))
     removed = None
     for name, doc in state["policies"].items():
         doc = json.loads(json.dumps(doc))
         sts = doc["Statement"] if isinstance(doc["Statement"], list) else [doc["Statement"]]
+        kept = []
         for st in sts:
             if without and st.get("Sid") == without[0]:
                 actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
                 st["Action"] = [a for a in actions if a != without[1]]
                 removed = (st["Sid"], without[1], st["Resource"])
-        doc["Statement"] = sts
-        client("iam", state["url"], state["admin"]).put_role_policy(
-            RoleName=state["role_name"], PolicyName=name, PolicyDocument=json.dumps(doc)
-        )
+                if not st["Action"]:
+                    continue
+            kept.append(st)
+        iam = client("iam", state["url"], state["admin"])
+        if not kept:
+            # A policy needs a statement: the policy goes, as its last statement did.
+            iam.delete_role_policy(RoleName=state["role_name"], PolicyName=name)
+            continue
+        doc["Statement"] = kept
+        iam.put_role_policy(RoleName=state["role_name"], PolicyName=name, PolicyDocument=json.dumps(doc))
     if without and removed is None:
         fail(f"no statement {without[0]} to remove {without[1]} from")
     print(json.dumps({"removed": removed}))

@@ -17,63 +17,50 @@
 //! every ESDK writes by default) that includes its verification key, `aws-crypto-public-key`,
 //! as the ESDK's decrypt returns it. The signature is verified before anything is decrypted.
 
-use super::encrypt::Mode;
 use super::ENCRYPTION;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::EncryptionAlgorithmSpec;
-use kms_lambda_kit::envelope;
-use kms_lambda_kit::event::LAMBDA_PAYLOAD_LIMIT;
-use kms_lambda_kit::{
-    non_empty, respond_carrying, Ctx, Error, ErrorType, Fields, Key, Limit, Operation, Payload,
-    Reply,
-};
-use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
+use kms_lambda_kit::{is_envelope, non_empty, Bytes, Context, Ctx, Error, ErrorType, Key, KeyId};
+use kms_lambda_kit::{Operation, SecretBytes};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Largest ciphertext blob KMS `Decrypt` takes.
 pub const MAX_CIPHERTEXT: usize = 6144;
 
-/// Largest ciphertext decrypt accepts: the most a 6 MB request can carry as base64.
-pub const MAX_ENVELOPE_CIPHERTEXT: usize = LAMBDA_PAYLOAD_LIMIT / 4 * 3;
-
-const CIPHERTEXT: Limit = Limit {
-    max: MAX_ENVELOPE_CIPHERTEXT,
-    kind: ErrorType::InvalidCiphertext,
-    why: "the most Lambda's 6 MB request can carry as base64",
-};
-
-/// A validated `decrypt` event.
-#[derive(PartialEq, Eq)]
+/// A validated `decrypt` event: the ciphertext shows its length, the context its keys.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Decrypt {
     /// A KMS ciphertext blob or an envelope.
-    pub ciphertext: Vec<u8>,
-    /// Must equal the context used to encrypt.
-    pub context: HashMap<String, String>,
+    pub ciphertext: Bytes,
+    /// Must equal the context used to encrypt (an envelope's: every pair stored alike).
+    #[serde(default)]
+    pub encryption_context: Context,
     /// The key expected to have made the ciphertext; defaults to `KMS_KEY_ID`.
-    pub key_id: Option<String>,
+    pub key_id: Option<KeyId>,
 }
 
-/// Sizes and names only, never a value of the event: the ciphertext shows its length, the
-/// context its keys.
-impl std::fmt::Debug for Decrypt {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Decrypt")
-            .field("ciphertext (bytes)", &self.ciphertext.len())
-            .field("context (keys)", &self.context.keys().collect::<Vec<_>>())
-            .field("key_id", &self.key_id)
-            .finish()
-    }
+/// What the ciphertext was, as recognised from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Found {
+    /// A KMS ciphertext blob.
+    Direct,
+    /// An envelope.
+    Envelope,
 }
 
-/// The answer to `decrypt`, besides `"plaintext"` (base64), which [`respond_carrying`] moves
-/// in.
+/// The answer to `decrypt`.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct DecryptResponse {
+pub struct Decrypted {
+    /// The payload, wiped when the answer has been written.
+    pub plaintext: SecretBytes,
     /// ARN of the key that decrypted.
     pub key_id: String,
     /// `direct` or `envelope`, as recognised from the ciphertext.
-    pub mode: &'static str,
+    pub mode: Found,
     /// The encryption context the ciphertext was made with: the envelope's stored one, or (a
     /// KMS ciphertext) the one KMS checked.
     pub encryption_context: BTreeMap<String, String>,
@@ -81,95 +68,79 @@ pub struct DecryptResponse {
 
 impl Operation for Decrypt {
     const NAME: &'static str = "decrypt";
-    const FIELDS: &'static [&'static str] = &["ciphertext", "encryptionContext", "keyId"];
-    const RESPONSE: &'static [&'static str] = &["plaintext", "keyId", "mode", "encryptionContext"];
     const KEY: &'static Key = &ENCRYPTION;
     const IAM_ACTIONS: &'static [&'static str] = &["kms:Decrypt"];
+    type Answer = Decrypted;
 
-    fn parse(fields: &Fields<'_>) -> Result<Self, Error> {
-        let ciphertext = fields.required_base64("ciphertext", CIPHERTEXT)?;
-        if ciphertext.is_empty()
-            || (!envelope::is_envelope(&ciphertext) && ciphertext.len() > MAX_CIPHERTEXT)
-        {
+    fn check(&mut self) -> Result<(), Error> {
+        let len = self.ciphertext.len();
+        if len == 0 || (!is_envelope(&self.ciphertext) && len > MAX_CIPHERTEXT) {
             return Err(Error::new(
                 ErrorType::InvalidCiphertext,
                 format!(
-                    "field \"ciphertext\" decodes to {} bytes and is not an envelope; a KMS ciphertext is 1 to {MAX_CIPHERTEXT} bytes",
-                    ciphertext.len()
+                    "field \"ciphertext\" decodes to {len} bytes and is not an envelope; a KMS \
+                     ciphertext is 1 to {MAX_CIPHERTEXT} bytes"
                 ),
             ));
         }
-        Ok(Decrypt {
-            ciphertext,
-            context: fields.context("encryptionContext")?,
-            key_id: fields.key_id("keyId")?,
-        })
+        Ok(())
     }
 
-    async fn run(self, cx: &Ctx<'_>) -> Result<Reply, Error> {
+    async fn run(self, cx: &Ctx<'_>) -> Result<Decrypted, Error> {
         let key = cx.key_id(self.key_id.as_deref())?;
-        if envelope::is_envelope(&self.ciphertext) {
+        if is_envelope(&self.ciphertext) {
             let opened = cx
-                .open_envelope(key, &self.ciphertext, &self.context)
+                .open_envelope(key, &self.ciphertext, &self.encryption_context)
                 .await?;
-            // Memory: the ciphertext goes before the response is written.
+            // Memory: the ciphertext goes before the answer is written.
             drop(self.ciphertext);
-            let body = DecryptResponse {
+            return Ok(Decrypted {
+                plaintext: opened.plaintext,
                 key_id: opened.key_id,
-                mode: Mode::Envelope.as_str(),
+                mode: Found::Envelope,
                 encryption_context: opened.context,
-            };
-            return respond_carrying(body, ("plaintext", Payload::Secret(opened.plaintext)));
+            });
         }
-        const OP: &str = "Decrypt";
-        let context: BTreeMap<String, String> = self.context.clone().into_iter().collect();
+        let stated: BTreeMap<String, String> =
+            self.encryption_context.0.clone().into_iter().collect();
         let request = cx
             .kms
             .client()
             .decrypt()
             .key_id(key)
-            .ciphertext_blob(Blob::new(self.ciphertext))
-            .set_encryption_context((!self.context.is_empty()).then_some(self.context))
-            .encryption_algorithm(EncryptionAlgorithmSpec::SymmetricDefault)
-            .send();
-        let out = cx.kms.call(OP, key, request).await?;
-        let plaintext = non_empty(out.plaintext.map(Blob::into_inner), OP, "Plaintext")?;
-        respond_carrying(
-            DecryptResponse {
-                key_id: non_empty(out.key_id, OP, "KeyId")?,
-                mode: Mode::Direct.as_str(),
-                encryption_context: context,
-            },
-            ("plaintext", Payload::Secret(plaintext.into())),
-        )
+            .ciphertext_blob(Blob::new(self.ciphertext.0))
+            .set_encryption_context(self.encryption_context.into_option())
+            .encryption_algorithm(EncryptionAlgorithmSpec::SymmetricDefault);
+        let out = cx.kms.call(request).await?;
+        let plaintext = non_empty(out.plaintext.map(Blob::into_inner), "Decrypt", "Plaintext")?;
+        Ok(Decrypted {
+            plaintext: plaintext.into(),
+            key_id: non_empty(out.key_id, "Decrypt", "KeyId")?,
+            mode: Found::Direct,
+            encryption_context: stated,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::{KEYS, OPERATIONS};
+    use crate::ops::FUNCTION;
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
-    use kms_lambda_kit::testing::memory::{self, app, call, MemoryBuilder};
-    use kms_lambda_kit::{App, Event};
+    use kms_lambda_kit::testing::memory::{self, app, MemoryApp};
+    use kms_lambda_kit::testing::read;
     use serde_json::{json, Value};
 
     fn parse(event: Value) -> Result<Decrypt, Error> {
-        let event = Event::from(event);
-        Decrypt::parse(&Fields::new(&event, Decrypt::NAME, Decrypt::FIELDS)?)
+        read::<Decrypt>(event)
     }
 
     #[test]
     fn decrypt_without_context() {
-        assert_eq!(
-            parse(json!({"ciphertext": "AQID"})).unwrap(),
-            Decrypt {
-                ciphertext: vec![1, 2, 3],
-                context: HashMap::new(),
-                key_id: None
-            }
-        );
+        let d = parse(json!({"ciphertext": "AQID"})).unwrap();
+        assert_eq!(*d.ciphertext, [1, 2, 3]);
+        assert!(d.encryption_context.is_empty() && d.key_id.is_none());
     }
 
     #[test]
@@ -181,11 +152,11 @@ mod tests {
         }
     }
 
-    async fn roundtrip(app: &App<MemoryBuilder>, payload: &[u8]) -> Value {
-        let enc = call(app, json!({"operation":"encrypt","plaintext":STANDARD.encode(payload),"encryptionContext":{"t":"1"}}))
+    async fn roundtrip(app: &MemoryApp, payload: &[u8]) -> Value {
+        let enc = app.call(json!({"operation":"encrypt","plaintext":STANDARD.encode(payload),"encryptionContext":{"t":"1"}}))
             .await
             .unwrap();
-        let dec = call(app, json!({"operation":"decrypt","ciphertext":enc["ciphertext"],"encryptionContext":{"t":"1"}}))
+        let dec = app.call(json!({"operation":"decrypt","ciphertext":enc["ciphertext"],"encryptionContext":{"t":"1"}}))
             .await
             .unwrap();
         assert_eq!(dec["plaintext"], STANDARD.encode(payload));
@@ -195,23 +166,23 @@ mod tests {
 
     #[tokio::test]
     async fn encrypt_then_decrypt_round_trips_with_the_same_context_only() {
-        let (app, kms) = app(OPERATIONS, KEYS, &[]);
-        let enc = call(
-            &app,
-            json!({"operation":"encrypt","plaintext":"aGVsbG8=","encryptionContext":{"t":"1"}}),
-        )
-        .await
-        .unwrap();
+        let (app, kms) = app(&FUNCTION, &[]);
+        let enc = app
+            .call(
+                json!({"operation":"encrypt","plaintext":"aGVsbG8=","encryptionContext":{"t":"1"}}),
+            )
+            .await
+            .unwrap();
         assert_eq!(enc["keyId"], memory::arn("alias/default"));
-        let dec = call(&app, json!({"operation":"decrypt","ciphertext":enc["ciphertext"],"encryptionContext":{"t":"1"}}))
+        let dec = app.call(json!({"operation":"decrypt","ciphertext":enc["ciphertext"],"encryptionContext":{"t":"1"}}))
             .await
             .unwrap();
         assert_eq!(dec["plaintext"], "aGVsbG8=");
-        let wrong = call(&app, json!({"operation":"decrypt","ciphertext":enc["ciphertext"],"encryptionContext":{"t":"2"}}))
+        let wrong = app.call(json!({"operation":"decrypt","ciphertext":enc["ciphertext"],"encryptionContext":{"t":"2"}}))
             .await
             .unwrap_err();
         assert_eq!(wrong.kind(), ErrorType::InvalidCiphertext);
-        assert_eq!(app.client().builds(), 1);
+        assert_eq!(app.builds(), 1);
         assert_eq!(
             kms.calls(),
             [
@@ -224,13 +195,13 @@ mod tests {
 
     #[tokio::test]
     async fn payloads_above_4096_bytes_use_an_envelope_and_round_trip() {
-        let (app, kms) = app(OPERATIONS, KEYS, &[]);
+        let (app, kms) = app(&FUNCTION, &[]);
         let enc = roundtrip(&app, &vec![5u8; 10_000]).await;
         assert_eq!(enc["mode"], "envelope");
         let blob = STANDARD
             .decode(enc["ciphertext"].as_str().unwrap())
             .unwrap();
-        assert!(envelope::is_envelope(&blob));
+        assert!(is_envelope(&blob));
         assert_eq!(
             kms.calls(),
             ["GenerateDataKey alias/default", "Decrypt alias/default"]
@@ -241,19 +212,19 @@ mod tests {
     #[tokio::test]
     async fn a_kms_answer_without_plaintext_is_never_a_success_but_a_short_data_key_is_the_envelopes_fault(
     ) {
-        let (app, kms) = app(OPERATIONS, KEYS, &[]);
-        let direct = call(&app, json!({"operation":"encrypt","plaintext":"aGk="}))
+        let (app, kms) = app(&FUNCTION, &[]);
+        let direct = app
+            .call(json!({"operation":"encrypt","plaintext":"aGk="}))
             .await
             .unwrap();
-        let sealed = call(
-            &app,
-            json!({"operation":"encrypt","plaintext":STANDARD.encode([1u8; 5000])}),
-        )
-        .await
-        .unwrap();
+        let sealed = app
+            .call(json!({"operation":"encrypt","plaintext":STANDARD.encode([1u8; 5000])}))
+            .await
+            .unwrap();
         for ciphertext in [&direct["ciphertext"], &sealed["ciphertext"]] {
             kms.answer_next("Decrypt", 200, "{}");
-            let e = call(&app, json!({"operation":"decrypt","ciphertext":ciphertext}))
+            let e = app
+                .call(json!({"operation":"decrypt","ciphertext":ciphertext}))
                 .await
                 .unwrap_err();
             assert_eq!(e.kind(), ErrorType::KmsInvalidResponse, "{e}");
@@ -268,19 +239,17 @@ mod tests {
         let short =
             json!({"Plaintext": STANDARD.encode([1u8; 16]), "KeyId": memory::arn("alias/default")});
         kms.answer_next("Decrypt", 200, &short.to_string());
-        let e = call(
-            &app,
-            json!({"operation":"decrypt","ciphertext":sealed["ciphertext"]}),
-        )
-        .await
-        .unwrap_err();
+        let e = app
+            .call(json!({"operation":"decrypt","ciphertext":sealed["ciphertext"]}))
+            .await
+            .unwrap_err();
         assert_eq!(e.kind(), ErrorType::InvalidCiphertext, "{e}");
         assert!(e.message().contains("data key decrypts to 16 bytes"), "{e}");
     }
 
     #[tokio::test]
     async fn without_a_cache_every_envelope_costs_kms_calls() {
-        let (app, kms) = app(OPERATIONS, KEYS, &[]);
+        let (app, kms) = app(&FUNCTION, &[]);
         for _ in 0..3 {
             roundtrip(&app, &vec![1u8; 5000]).await;
         }
@@ -290,8 +259,7 @@ mod tests {
     #[tokio::test]
     async fn the_data_key_cache_cuts_kms_calls_within_its_message_limit() {
         let (app, kms) = app(
-            OPERATIONS,
-            KEYS,
+            &FUNCTION,
             &[
                 ("DATA_KEY_CACHE_MAX_AGE_SECONDS", "300"),
                 ("DATA_KEY_CACHE_MAX_MESSAGES", "2"),
@@ -316,15 +284,14 @@ mod tests {
     async fn a_signed_envelope_round_trips_returning_its_verification_key_and_never_takes_a_cached_data_key(
     ) {
         let (app, kms) = app(
-            OPERATIONS,
-            KEYS,
+            &FUNCTION,
             &[
                 ("DATA_KEY_CACHE_MAX_AGE_SECONDS", "300"),
                 ("DATA_KEY_CACHE_MAX_MESSAGES", "100"),
             ],
         );
         for _ in 0..2 {
-            let enc = call(&app, json!({"operation":"encrypt","plaintext":"c2lnbmVk","encryptionContext":{"t":"1"},"signed":true}))
+            let enc = app.call(json!({"operation":"encrypt","plaintext":"c2lnbmVk","encryptionContext":{"t":"1"},"signed":true}))
                 .await
                 .unwrap();
             assert_eq!(enc["mode"], "envelope");
@@ -332,7 +299,7 @@ mod tests {
                 .decode(enc["ciphertext"].as_str().unwrap())
                 .unwrap();
             assert_eq!(blob[1..3], [0x05, 0x78], "suite 0x0578");
-            let dec = call(&app, json!({"operation":"decrypt","ciphertext":enc["ciphertext"],"encryptionContext":{"t":"1"}}))
+            let dec = app.call(json!({"operation":"decrypt","ciphertext":enc["ciphertext"],"encryptionContext":{"t":"1"}}))
                 .await
                 .unwrap();
             assert_eq!(dec["plaintext"], "c2lnbmVk");

@@ -16,13 +16,9 @@
 use super::ENCRYPTION;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::EncryptionAlgorithmSpec;
-use kms_lambda_kit::envelope;
-use kms_lambda_kit::{
-    non_empty, respond_carrying, Ctx, Error, ErrorType, Fields, Key, Limit, Operation, Payload,
-    Reply, SecretBytes,
-};
-use serde::Serialize;
-use std::collections::HashMap;
+use kms_lambda_kit::{non_empty, Bytes, Context, Ctx, Error, ErrorType, Key, KeyId, Limit};
+use kms_lambda_kit::{Operation, SecretBytes};
+use serde::{Deserialize, Serialize};
 
 /// Largest plaintext KMS `Encrypt` takes.
 pub const MAX_DIRECT_PLAINTEXT: usize = 4096;
@@ -31,7 +27,7 @@ pub const MAX_DIRECT_PLAINTEXT: usize = 4096;
 /// largest size and a context of several KiB) as base64, in the encrypt response, still fits
 /// Lambda's 6 MB, and so does the request that carries it as base64 with room for a context
 /// and a key id. A context so large that the answer would not fit is refused with
-/// `PayloadTooLarge` once the sizes are known (the kit's `respond_carrying`).
+/// `PayloadTooLarge` once the sizes are known (the kit sizes every answer).
 pub const MAX_ENVELOPE_PLAINTEXT: usize = 4_700_000;
 
 const PLAINTEXT: Limit = Limit {
@@ -41,7 +37,8 @@ const PLAINTEXT: Limit = Limit {
 };
 
 /// How a payload is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// KMS `Encrypt` on the payload itself (1 to 4,096 bytes).
     Direct,
@@ -49,111 +46,84 @@ pub enum Mode {
     Envelope,
 }
 
-impl Mode {
-    /// `direct` or `envelope`, as in events and responses.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::Direct => "direct",
-            Mode::Envelope => "envelope",
-        }
-    }
-}
-
-/// A validated `encrypt` event. Not `Debug`: it holds a plaintext.
+/// A validated `encrypt` event: the plaintext shows only its length, the context its keys.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Encrypt {
     /// The bytes to encrypt, wiped when dropped.
     pub plaintext: SecretBytes,
     /// Additional authenticated data, bound to the ciphertext.
-    pub context: HashMap<String, String>,
+    #[serde(default)]
+    pub encryption_context: Context,
     /// Overrides `KMS_KEY_ID` for this call.
-    pub key_id: Option<String>,
-    /// Chosen by size unless the event says.
-    pub mode: Mode,
+    pub key_id: Option<KeyId>,
+    /// Chosen by size unless the event says ([`Encrypt::mode`]).
+    pub mode: Option<Mode>,
     /// An envelope of the signed suite (0x0578).
+    #[serde(default)]
     pub signed: bool,
 }
 
-/// Sizes and names only, never a value of the event: the plaintext shows its length
-/// ([`SecretBytes`]), the context its keys.
-impl std::fmt::Debug for Encrypt {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Encrypt")
-            .field("plaintext", &self.plaintext)
-            .field("context (keys)", &self.context.keys().collect::<Vec<_>>())
-            .field("key_id", &self.key_id)
-            .field("mode", &self.mode)
-            .field("signed", &self.signed)
-            .finish()
-    }
-}
-
-/// The answer to `encrypt`, besides `"ciphertext"` (base64: a KMS ciphertext blob or an
-/// envelope), which [`respond_carrying`] moves in.
+/// The answer to `encrypt`.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct EncryptResponse {
+pub struct Encrypted {
+    /// A KMS ciphertext blob or an envelope.
+    pub ciphertext: Bytes,
     /// ARN of the key that encrypted.
     pub key_id: String,
     /// `direct` or `envelope`.
-    pub mode: &'static str,
+    pub mode: Mode,
+}
+
+impl Encrypt {
+    /// The mode the event asked for, or the one its size calls for: direct up to 4,096 bytes,
+    /// an envelope above (and whenever it is signed).
+    pub fn mode(&self) -> Mode {
+        match self.mode {
+            Some(mode) => mode,
+            None if self.signed || self.plaintext.len() > MAX_DIRECT_PLAINTEXT => Mode::Envelope,
+            None => Mode::Direct,
+        }
+    }
 }
 
 impl Operation for Encrypt {
     const NAME: &'static str = "encrypt";
-    const FIELDS: &'static [&'static str] =
-        &["plaintext", "encryptionContext", "keyId", "mode", "signed"];
-    const RESPONSE: &'static [&'static str] = &["ciphertext", "keyId", "mode"];
     const KEY: &'static Key = &ENCRYPTION;
     const IAM_ACTIONS: &'static [&'static str] = &["kms:Encrypt", "kms:GenerateDataKey"];
+    type Answer = Encrypted;
 
-    fn parse(fields: &Fields<'_>) -> Result<Self, Error> {
-        let requested = fields.choice("mode", &["direct", "envelope"])?;
-        let signed = fields.flag("signed")?;
-        if signed && requested == Some("direct") {
+    fn check(&mut self) -> Result<(), Error> {
+        if self.signed && self.mode == Some(Mode::Direct) {
             return Err(Error::invalid_request(
                 "\"signed\": true seals an envelope; KMS Encrypt (\"mode\": \"direct\") has no \
                  signature: leave mode out or send \"envelope\"",
             ));
         }
-        let context = fields.context("encryptionContext")?;
-        envelope::refuse_reserved_keys(&context)?;
-        // Into its wiped-on-drop wrapper at once (no copy).
-        let plaintext = SecretBytes::from(fields.required_base64("plaintext", PLAINTEXT)?);
-        let mode = match (requested, plaintext.len()) {
-            (Some("direct"), n) if n > MAX_DIRECT_PLAINTEXT => {
-                return Err(Error::new(
-                    ErrorType::PayloadTooLarge,
-                    format!(
-                        "field \"plaintext\" is {n} bytes; direct mode (KMS Encrypt) takes at most \
-                         {MAX_DIRECT_PLAINTEXT} bytes: use \"mode\": \"envelope\" or leave mode out"
-                    ),
-                ))
-            }
-            (Some("envelope"), _) => Mode::Envelope,
-            _ if signed => Mode::Envelope,
-            (_, 0) => {
-                return Err(Error::invalid_request(
-                    "field \"plaintext\" is empty: KMS Encrypt takes 1 to 4096 bytes; \
-                     send \"mode\": \"envelope\" to encrypt an empty payload",
-                ))
-            }
-            (_, n) if n <= MAX_DIRECT_PLAINTEXT => Mode::Direct,
-            _ => Mode::Envelope,
-        };
-        Ok(Encrypt {
-            plaintext,
-            context,
-            key_id: fields.key_id("keyId")?,
-            mode,
-            signed,
-        })
+        self.encryption_context.refuse_esdk_reserved()?;
+        PLAINTEXT.check("plaintext", self.plaintext.len())?;
+        match (self.mode(), self.plaintext.len()) {
+            (Mode::Direct, n) if n > MAX_DIRECT_PLAINTEXT => Err(Error::new(
+                ErrorType::PayloadTooLarge,
+                format!(
+                    "field \"plaintext\" is {n} bytes; direct mode (KMS Encrypt) takes at most \
+                     {MAX_DIRECT_PLAINTEXT} bytes: use \"mode\": \"envelope\" or leave mode out"
+                ),
+            )),
+            (Mode::Direct, 0) => Err(Error::invalid_request(
+                "field \"plaintext\" is empty: KMS Encrypt takes 1 to 4096 bytes; \
+                 send \"mode\": \"envelope\" to encrypt an empty payload",
+            )),
+            _ => Ok(()),
+        }
     }
 
-    async fn run(self, cx: &Ctx<'_>) -> Result<Reply, Error> {
+    async fn run(self, cx: &Ctx<'_>) -> Result<Encrypted, Error> {
         let key = cx.key_id(self.key_id.as_deref())?;
-        let (ciphertext, key_id) = match self.mode {
+        let mode = self.mode();
+        let (ciphertext, key_id) = match mode {
             Mode::Direct => {
-                const OP: &str = "Encrypt";
                 // The SDK takes its own copy (at most 4 KiB), which it does not wipe; ours is.
                 let request = cx
                     .kms
@@ -161,58 +131,48 @@ impl Operation for Encrypt {
                     .encrypt()
                     .key_id(key)
                     .plaintext(Blob::new(self.plaintext.to_vec()))
-                    .set_encryption_context((!self.context.is_empty()).then_some(self.context))
-                    .encryption_algorithm(EncryptionAlgorithmSpec::SymmetricDefault)
-                    .send();
-                let out = cx.kms.call(OP, key, request).await?;
+                    .set_encryption_context(self.encryption_context.into_option())
+                    .encryption_algorithm(EncryptionAlgorithmSpec::SymmetricDefault);
+                let out = cx.kms.call(request).await?;
+                let blob = out.ciphertext_blob.map(Blob::into_inner);
                 (
-                    non_empty(
-                        out.ciphertext_blob.map(Blob::into_inner),
-                        OP,
-                        "CiphertextBlob",
-                    )?,
-                    non_empty(out.key_id, OP, "KeyId")?,
+                    non_empty(blob, "Encrypt", "CiphertextBlob")?,
+                    non_empty(out.key_id, "Encrypt", "KeyId")?,
                 )
             }
             Mode::Envelope => {
                 let sealed = cx
-                    .seal_envelope(key, self.context, &self.plaintext, self.signed)
+                    .seal_envelope(key, self.encryption_context, &self.plaintext, self.signed)
                     .await?;
                 // Memory: a large payload is held once at a time where possible.
                 drop(self.plaintext);
                 (sealed.message, sealed.key_id)
             }
         };
-        respond_carrying(
-            EncryptResponse {
-                key_id,
-                mode: self.mode.as_str(),
-            },
-            ("ciphertext", Payload::Public(ciphertext)),
-        )
+        Ok(Encrypted {
+            ciphertext: Bytes(ciphertext),
+            key_id,
+            mode,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::{KEYS, OPERATIONS};
+    use crate::ops::FUNCTION;
     use base64::engine::general_purpose::STANDARD;
     use base64::Engine;
-    use kms_lambda_kit::envelope::canonical_context;
-    use kms_lambda_kit::event::base64::base64_len;
-    use kms_lambda_kit::event::{Event, LAMBDA_PAYLOAD_LIMIT};
-    use kms_lambda_kit::reply::answer_len;
-    use kms_lambda_kit::testing::memory::{app, call};
+    use kms_lambda_kit::testing::{memory::app, read};
     use serde_json::{json, Value};
+    use std::collections::HashMap;
 
     fn parse(event: Value) -> Result<Encrypt, Error> {
-        let event = Event::from(event);
-        Encrypt::parse(&Fields::new(&event, Encrypt::NAME, Encrypt::FIELDS)?)
+        read::<Encrypt>(event)
     }
 
     fn mode_of(event: Value) -> Mode {
-        parse(event).unwrap().mode
+        parse(event).unwrap().mode()
     }
 
     #[test]
@@ -220,9 +180,12 @@ mod tests {
         let r = parse(json!({"plaintext":"aGVsbG8=","encryptionContext":{"tenant":"acme"},"keyId":"alias/other"}))
             .unwrap();
         assert_eq!(&r.plaintext[..], b"hello");
-        assert_eq!(r.context, HashMap::from([("tenant".into(), "acme".into())]));
+        assert_eq!(
+            *r.encryption_context,
+            HashMap::from([("tenant".into(), "acme".into())])
+        );
         assert_eq!(r.key_id.as_deref(), Some("alias/other"));
-        assert_eq!(r.mode, Mode::Direct);
+        assert_eq!(r.mode(), Mode::Direct);
         let shown = format!("{r:?}");
         assert!(shown.contains("SecretBytes(5 bytes)"), "{shown}");
         assert!(
@@ -253,9 +216,9 @@ mod tests {
                 "returned a 16-byte data key where AES_256 takes 32",
             ),
         ] {
-            let (app, kms) = app(OPERATIONS, KEYS, &[]);
+            let (app, kms) = app(&FUNCTION, &[]);
             kms.answer_next(target, 200, &answer.to_string());
-            let e = call(&app, event).await.unwrap_err();
+            let e = app.call(event).await.unwrap_err();
             assert_eq!(e.kind(), ErrorType::KmsInvalidResponse, "{target}: {e}");
             assert!(e.message().contains(said), "{e}");
         }
@@ -292,16 +255,16 @@ mod tests {
     #[test]
     fn signed_asks_for_an_envelope_of_any_size_and_never_direct_mode() {
         let signed = parse(json!({"plaintext": "aGk=", "signed": true})).unwrap();
-        assert_eq!((signed.mode, signed.signed), (Mode::Envelope, true));
+        assert_eq!((signed.mode(), signed.signed), (Mode::Envelope, true));
         let empty = parse(json!({"plaintext": "", "signed": true})).unwrap();
-        assert_eq!(empty.mode, Mode::Envelope);
+        assert_eq!(empty.mode(), Mode::Envelope);
         assert!(!parse(json!({"plaintext": "aGk="})).unwrap().signed);
         let e = parse(json!({"plaintext": "aGk=", "signed": true, "mode": "direct"})).unwrap_err();
         assert_eq!(e.kind(), ErrorType::InvalidRequest);
         assert!(e.message().contains("no signature"), "{e}");
         let e = parse(json!({"plaintext": "aGk=", "signed": "yes"})).unwrap_err();
         assert_eq!(e.kind(), ErrorType::InvalidRequest);
-        assert!(e.message().contains("true or false"), "{e}");
+        assert!(e.message().contains("must be a boolean"), "{e}");
     }
 
     #[test]
@@ -315,20 +278,17 @@ mod tests {
     }
 
     #[test]
-    fn plaintext_over_the_envelope_limit_is_payload_too_large_before_decoding() {
+    fn plaintext_over_the_envelope_limit_is_payload_too_large() {
         let over = STANDARD.encode(vec![7u8; MAX_ENVELOPE_PLAINTEXT + 1]);
         let e = parse(json!({"plaintext": over})).unwrap_err();
         assert_eq!(e.kind(), ErrorType::PayloadTooLarge);
         assert!(e.message().contains("4700000"), "{e}");
-        let huge = "A".repeat(6_400_000);
-        assert_eq!(
-            parse(json!({"plaintext": huge})).unwrap_err().kind(),
-            ErrorType::PayloadTooLarge
-        );
     }
 
-    #[test]
-    fn the_limit_fits_the_lambda_payload_limit_in_both_directions() {
+    #[tokio::test]
+    async fn the_largest_signed_envelope_with_the_largest_key_and_context_fits_lambdas_answer() {
+        use kms_lambda_kit::__private::{base64_len, canonical_context, sealed_len, sign::Signer};
+        use kms_lambda_kit::LAMBDA_PAYLOAD_LIMIT;
         // A key ARN of the largest size, a KMS data-key blob with room to spare, and a context of
         // 8 KiB in a few dozen pairs: the envelope of the largest payload still fits.
         let arn = "a".repeat(2048);
@@ -336,21 +296,20 @@ mod tests {
         let mut context: HashMap<String, String> = (0..32)
             .map(|i| (format!("key-{i:02}"), "v".repeat(250)))
             .collect();
-        let signer = envelope::sign::Signer::generate().unwrap();
+        let signer = Signer::generate().unwrap();
         context.insert(
-            envelope::sign::PUBLIC_KEY.into(),
+            kms_lambda_kit::__private::sign::PUBLIC_KEY.into(),
             signer.public_key().into(),
         );
-        let envelope = envelope::sealed_len(
+        let envelope = sealed_len(
             &canonical_context(&context),
             &arn,
             &[0u8; 512],
             MAX_ENVELOPE_PLAINTEXT,
             true,
         );
-        let body = serde_json::json!({"keyId": arn, "mode": "envelope"});
-        let response = answer_len(&body, "ciphertext", envelope);
-        assert!(response <= LAMBDA_PAYLOAD_LIMIT, "{response}");
+        let answer = r#"{"ciphertext":"","keyId":"","mode":"envelope"}"#.len() + arn.len();
+        assert!(answer + base64_len(envelope) <= LAMBDA_PAYLOAD_LIMIT);
         let request =
             base64_len(MAX_ENVELOPE_PLAINTEXT) + r#"{"operation":"encrypt","plaintext":""}"#.len();
         assert!(

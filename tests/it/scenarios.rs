@@ -186,7 +186,7 @@ async fn every_invocation_writes_one_consistent_emf_line() {
 
 #[tokio::test]
 async fn invalid_configuration_fails_start_up_with_one_line_naming_the_variable() {
-    let first = PROJECT.keys[0].variable;
+    let first = PROJECT.keys()[0].variable;
     for (env, variable) in [
         (vec![(first, "")], first),
         (vec![("KMS_MAX_ATTEMPTS", "lots")], "KMS_MAX_ATTEMPTS"),
@@ -206,12 +206,12 @@ async fn invalid_configuration_fails_start_up_with_one_line_naming_the_variable(
         let emulator = support::Emulator::start().await;
         // Every key variable well-formed, then the case's values on top.
         let mut vars: Vec<(&str, String)> = PROJECT
-            .keys
+            .keys()
             .iter()
             .map(|k| (k.variable, "alias/ok".to_string()))
             .collect();
         vars.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
-        let mut f = support::Function::spawn(PROJECT.binary, &emulator, &vars);
+        let mut f = support::Process::spawn(PROJECT.binary, &emulator, &vars);
         let status = f.wait_exit(Duration::from_secs(20)).await;
         assert!(!status.success());
         let out = f.output();

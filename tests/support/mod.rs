@@ -6,11 +6,11 @@
 pub use kms_lambda_kit::testing::*;
 
 /// This project, as the kit's test support sees it.
-pub const PROJECT: Project = kms_lambda_kit::project!(function::ops);
+pub const PROJECT: Project = kms_lambda_kit::project!(function::ops::FUNCTION);
 
 /// The first kind of key (`ENCRYPTION`), which most tests use.
 pub fn encryption() -> &'static kms_lambda_kit::Key {
-    PROJECT.keys[0]
+    PROJECT.keys()[0]
 }
 
 /// A key of the first kind (`ENCRYPTION`) in the local KMS at `url`.

@@ -128,9 +128,8 @@ impl DataKeyCache {
             .generate_data_key()
             .key_id(key_id)
             .key_spec(DataKeySpec::Aes256)
-            .set_encryption_context((!context.is_empty()).then(|| context.clone()))
-            .send();
-        let out = kms.call(OP, key_id, request).await?;
+            .set_encryption_context((!context.is_empty()).then(|| context.clone()));
+        let out = kms.call(request).await?;
         // Straight into its wiped-on-drop wrapper (no copy).
         let key = DataKey::new(non_empty(
             out.plaintext.map(Blob::into_inner),
@@ -265,9 +264,8 @@ impl DataKeyCache {
             .decrypt()
             .key_id(pinned)
             .ciphertext_blob(Blob::new(encrypted_key))
-            .set_encryption_context((!context.is_empty()).then(|| context.clone()))
-            .send();
-        let out = kms.call(OP, pinned, request).await?;
+            .set_encryption_context((!context.is_empty()).then(|| context.clone()));
+        let out = kms.call(request).await?;
         let fresh = Decrypted {
             key: DataKey::new(non_empty(
                 out.plaintext.map(Blob::into_inner),

@@ -29,7 +29,7 @@
 use super::sign::PUBLIC_KEY;
 use super::suite::{self, Suite, COMMITMENT_LEN, IV_LEN, MESSAGE_ID_LEN, TAG_LEN};
 use crate::error::{Error, ErrorType};
-use crate::event::fields::MAX_CONTEXT_BYTES;
+use crate::event::types::MAX_CONTEXT_BYTES;
 use std::collections::BTreeMap;
 
 /// Frame sequence number that marks the final frame.

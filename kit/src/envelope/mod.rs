@@ -30,7 +30,18 @@ pub mod format;
 pub mod sign;
 pub mod suite;
 
-pub use format::{is_message as is_envelope, parse, EncryptedDataKey, Message};
+pub use format::{parse, EncryptedDataKey, Message};
+
+/// Whether `blob` is an envelope (an AWS Encryption SDK message, of any format) rather than a
+/// KMS ciphertext: what an operation that takes either checks to know which it holds.
+///
+/// ```
+/// assert!(kms_lambda_kit::is_envelope(&[0x02, 0x04, 0x78]));
+/// assert!(!kms_lambda_kit::is_envelope(&[0x01, 0x02, 0x02, 0x00]), "a KMS ciphertext");
+/// ```
+pub fn is_envelope(blob: &[u8]) -> bool {
+    format::is_message(blob)
+}
 
 use crate::config::CommitmentPolicy;
 use crate::error::{Error, ErrorType};
@@ -38,7 +49,7 @@ use crate::kms::call::Kms;
 use crate::secret::SecretBytes;
 use aws_lc_rs::aead::{Aad, Nonce};
 use datakey::DataKeyCache;
-use sign::{Signer, PUBLIC_KEY, RESERVED_PREFIX};
+use sign::{Signer, PUBLIC_KEY};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use suite::{Suite, COMMITTING, COMMITTING_SIGNED, IV_LEN, MESSAGE_ID_LEN, TAG_LEN};
@@ -110,23 +121,7 @@ pub struct Opened {
     pub context: BTreeMap<String, String>,
 }
 
-/// Refuses encryption-context keys the ESDK reserves (beginning [`RESERVED_PREFIX`]), as its
-/// encrypt does: a caller's `aws-crypto-public-key` would pass for a signed message's.
-pub fn refuse_reserved_keys(context: &HashMap<String, String>) -> Result<(), Error> {
-    let mut reserved: Vec<&String> = context
-        .keys()
-        .filter(|k| k.starts_with(RESERVED_PREFIX))
-        .collect();
-    reserved.sort();
-    match reserved.first() {
-        None => Ok(()),
-        Some(key) => Err(Error::invalid_request(format!(
-            "encryption context key \"{}\" begins with \"{RESERVED_PREFIX}\", which the AWS \
-             Encryption SDK reserves for itself",
-            key.escape_debug()
-        ))),
-    }
-}
+pub(crate) use crate::event::types::refuse_reserved_keys;
 
 /// The whole of envelope encryption for an operation ([`Ctx::seal_envelope`](crate::Ctx::seal_envelope)):
 /// a data key for `key` bound to `context` (from the cache, or KMS `GenerateDataKey`), then the
@@ -169,8 +164,9 @@ pub(crate) async fn seal_for(
 /// ([`Ctx::open_envelope`](crate::Ctx::open_envelope)), as the ESDK's decrypt does it: the
 /// message parsed and checked; a suite without key commitment refused unless the commitment
 /// policy allows it; every pair of the `stated` context (the event's) stored with the same
-/// value; the data key from KMS `Decrypt` pinned to `key` (or the cache); then [`open`] — the
-/// signature of a signed suite first. Every failure of the message is `InvalidCiphertext`.
+/// value; a signed suite's signature — all before KMS is asked for anything; then the data key
+/// from KMS `Decrypt` pinned to `key` (or the cache), then the frames. Every failure of the
+/// message is `InvalidCiphertext`.
 pub(crate) async fn open_for(
     kms: &Kms,
     data_keys: &DataKeyCache,
@@ -193,8 +189,9 @@ pub(crate) async fn open_for(
         ));
     }
     check_stated_context(stated, &message.context)?;
+    verify_signature(&message)?;
     let data_key = data_keys.for_message(kms, key, &message).await?;
-    let plaintext = open(&message, &data_key.key)?;
+    let plaintext = open_verified(&message, &data_key.key)?;
     Ok(Opened {
         plaintext,
         key_id: data_key.key_id,
@@ -479,16 +476,28 @@ fn seal_frame(
 /// key commitment, the header tag, then every segment. Any failure is `InvalidCiphertext`, and
 /// no plaintext is returned.
 pub fn open(message: &Message<'_>, data_key: &DataKey) -> Result<SecretBytes, Error> {
-    let suite = message.suite;
-    // Before anything is decrypted: a message altered after it was signed, or signed by another
-    // key, never yields a byte.
+    verify_signature(message)?;
+    open_verified(message, data_key)
+}
+
+/// A signed message's signature, checked with the verification key its context carries (an
+/// unsigned message has none to check). Needs no data key: checked before KMS is asked for one,
+/// so a message altered after it was signed, or signed by another key, costs no KMS call and
+/// never yields a byte.
+pub fn verify_signature(message: &Message<'_>) -> Result<(), Error> {
     if let Some(footer) = &message.footer {
         let public_key = message
             .context
             .get(PUBLIC_KEY)
             .expect("parse checks a signed message carries its public key");
-        sign::verify(suite, public_key, footer.signed, footer.signature)?;
+        sign::verify(message.suite, public_key, footer.signed, footer.signature)?;
     }
+    Ok(())
+}
+
+/// [`open`], its signature already verified ([`verify_signature`]).
+fn open_verified(message: &Message<'_>, data_key: &DataKey) -> Result<SecretBytes, Error> {
+    let suite = message.suite;
     let key = suite.message_key(data_key.bytes(), message.message_id)?;
     if let Some(stored) = message.commitment {
         let expected = suite.commitment(data_key.bytes(), message.message_id)?;

@@ -45,8 +45,39 @@ impl fmt::Display for Base64<'_> {
 
 impl serde::Serialize for Base64<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if let Some(counted) = SIZING.get() {
+            // Sizing an answer ([`json_len`]): its length, not its text.
+            SIZING.set(Some(counted + base64_len(self.0.len())));
+            return serializer.serialize_str("");
+        }
         serializer.collect_str(self)
     }
+}
+
+thread_local! {
+    /// While [`json_len`] runs on this thread: the base64 bytes its payloads will take.
+    static SIZING: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+/// The length of `value` written as JSON, its payloads ([`Base64`]) counted, not encoded: an
+/// answer's size is known before it is written, without a pass over megabytes of base64. (The
+/// count runs on this thread alone, synchronously, so concurrent invocations never mix.)
+pub fn json_len<T: serde::Serialize + ?Sized>(value: &T) -> Result<usize, serde_json::Error> {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let outer = SIZING.replace(Some(0));
+    let mut count = Count(0);
+    let written = serde_json::to_writer(&mut count, value);
+    let payloads = SIZING.replace(outer).unwrap_or(0);
+    written.map(|()| count.0 + payloads)
 }
 
 /// Decodes strict standard base64: padding required, non-canonical final characters refused
@@ -76,6 +107,27 @@ fn describe_base64_error(e: &base64::DecodeError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answers_length_is_counted_exactly_without_encoding_its_payloads() {
+        #[derive(serde::Serialize)]
+        struct Answer<'a> {
+            key_id: &'a str,
+            ciphertext: Base64<'a>,
+            nested: Vec<Base64<'a>>,
+        }
+        for n in [0usize, 1, 2, 3, 4, 100, 65_537] {
+            let bytes = vec![7u8; n];
+            let answer = Answer {
+                key_id: "k\"ey",
+                ciphertext: Base64(&bytes),
+                nested: vec![Base64(&bytes[..n / 2]), Base64(b"xy")],
+            };
+            let written = serde_json::to_vec(&answer).unwrap();
+            assert_eq!(json_len(&answer).unwrap(), written.len(), "{n}");
+        }
+        assert!(SIZING.get().is_none(), "the count ends with the call");
+    }
 
     #[test]
     fn base64_written_in_pieces_is_the_same_text() {

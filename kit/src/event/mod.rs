@@ -1,20 +1,28 @@
 //! The event contract every operation shares: the event is a JSON object with an
-//! `"operation"` field, and unknown fields are refused.
+//! `"operation"` field, and the rest of it is the operation's own type, read by serde.
 //!
-//! - [`Event`] (here): the event as the runtime hands it over, its large base64 payload already
-//!   decoded (why: see the type);
-//! - [`fields`]: [`Fields`](fields::Fields), how an operation reads and validates its fields;
+//! - [`Event`] (here): the event as it arrived, parsed once, its large base64 payloads already
+//!   decoded (why: see the type), its text wiped when it is dropped;
+//! - [`de`]: how an operation's `#[derive(Deserialize)]` type is read from it — the field names
+//!   the derive declares are the only ones accepted, and every message names the field and the
+//!   rule, never a value;
+//! - [`types`]: what fields hold — [`Bytes`](types::Bytes) (base64), an encryption
+//!   [`Context`](types::Context), a [`KeyId`](types::KeyId), size [`Limit`](types::Limit)s;
 //! - [`base64`]: strict base64 in, and base64 written piece by piece into the response;
-//! - [`raw`]: the guard that turns a body that is not JSON into a typed `InvalidRequest`, and
-//!   how a layer in front of the runtime refuses an event.
+//! - [`parse`]: the layer in front of the runtime that parses each event once (and refuses one
+//!   that is not JSON), and how a layer refuses an event.
 
 pub mod base64;
-pub mod fields;
-pub mod raw;
+pub mod de;
+pub mod parse;
+pub mod types;
 
 use crate::error::Error;
 use crate::event::base64::encode_base64;
-use serde::de::{self, Deserialize, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor};
+use crate::secret::{wipe_str, SecretBytes};
+use serde::de::{
+    self as serde_de, Deserialize, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor,
+};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -30,19 +38,36 @@ pub const LAMBDA_PAYLOAD_LIMIT: usize = 6_291_456;
 pub const DECODE_WHILE_PARSING: usize = 64 * 1024;
 
 /// The event the handler receives: the JSON the caller sent, except that each top-level string of
-/// [`DECODE_WHILE_PARSING`] bytes or more that is valid base64 has already been decoded.
+/// `DECODE_WHILE_PARSING` bytes or more that is valid base64 has already been decoded.
 ///
 /// Why: `serde_json::Value` would copy a 6 MB base64 payload out of the runtime's buffer into a
 /// `String`, and the operation would then decode that into a third buffer. Decoding straight
 /// from the runtime's buffer holds 4.5 MB instead of 6 MB beside it. Nothing else changes:
 /// [`Event`] accepts exactly the documents `Value` accepts (the same parser, the same limits),
-/// and [`Fields`](fields::Fields) reads a decoded field exactly as it would read the text — an operation that
-/// wants text gets the identical base64 back, an operation that wants bytes gets them without a
-/// second decode.
+/// and `de` reads a decoded field exactly as it would read the text — a field that wants text
+/// gets the identical base64 back, a field that wants bytes gets them without a second decode.
+///
+/// What the kit owns of an event is wiped when it is dropped: the decoded payloads
+/// ([`SecretBytes`]) and every string of the JSON (a short plaintext arrives as base64 text).
+/// The body the runtime read from the Runtime API is lambda_runtime's, not the kit's.
 pub struct Event {
     json: Value,
-    /// Decoded top-level fields, absent from `json`. Moved out when read (see [`Fields::base64`]).
-    decoded: RefCell<BTreeMap<String, Vec<u8>>>,
+    /// Decoded top-level fields, absent from `json`. Moved out when read ([`de`]).
+    decoded: RefCell<BTreeMap<String, SecretBytes>>,
+}
+
+impl Drop for Event {
+    fn drop(&mut self) {
+        fn wipe(v: &mut Value) {
+            match v {
+                Value::String(s) => wipe_str(s),
+                Value::Array(a) => a.iter_mut().for_each(wipe),
+                Value::Object(o) => o.values_mut().for_each(wipe),
+                _ => {}
+            }
+        }
+        wipe(&mut self.json);
+    }
 }
 
 impl Event {
@@ -73,14 +98,34 @@ impl Event {
         }
     }
 
-    /// A top-level field as the caller sent it (a decoded one is encoded again: only oversized
-    /// values of text fields, on their way to an error, take that path); absent or `null` is
+    /// A top-level field as the caller sent it (a decoded one is encoded again: only a field
+    /// that is not bytes, given a long base64 string, takes that path); absent or `null` is
     /// `None`.
     fn field<'a>(&self, obj: &'a Map<String, Value>, name: &str) -> Option<Cow<'a, Value>> {
         if let Some(bytes) = self.decoded.borrow().get(name) {
             return Some(Cow::Owned(Value::String(encode_base64(bytes))));
         }
         obj.get(name).filter(|v| !v.is_null()).map(Cow::Borrowed)
+    }
+
+    /// The names of the top-level fields, wherever they are kept.
+    pub(crate) fn field_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = match &self.json {
+            Value::Object(obj) => obj.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        names.extend(self.decoded.borrow().keys().cloned());
+        names
+    }
+
+    /// A decoded field, moved out (read once).
+    pub(crate) fn take_decoded(&self, name: &str) -> Option<SecretBytes> {
+        self.decoded.borrow_mut().remove(name)
+    }
+
+    /// The JSON of the event, less its decoded fields.
+    pub(crate) fn json(&self) -> &Value {
+        &self.json
     }
 }
 
@@ -109,8 +154,9 @@ impl From<Value> for Event {
             Value::Object(obj) => Value::Object(
                 obj.into_iter()
                     .filter_map(|(k, v)| match v {
-                        Value::String(s) => match decode_while_parsing(&s) {
+                        Value::String(mut s) => match decode_while_parsing(&s) {
                             Some(bytes) => {
+                                wipe_str(&mut s);
                                 decoded.insert(k, bytes);
                                 None
                             }
@@ -129,10 +175,11 @@ impl From<Value> for Event {
     }
 }
 
-fn decode_while_parsing(text: &str) -> Option<Vec<u8>> {
+fn decode_while_parsing(text: &str) -> Option<SecretBytes> {
     (text.len() >= DECODE_WHILE_PARSING)
         .then(|| base64_simd::STANDARD.decode_to_vec(text).ok())
         .flatten()
+        .map(SecretBytes::from)
 }
 
 /// The visits both visitors below answer with a plain `Value`, built by `Value`'s own
@@ -140,23 +187,23 @@ fn decode_while_parsing(text: &str) -> Option<Vec<u8>> {
 /// visitor's result of it.
 macro_rules! visit_as_value {
     ($de:lifetime, $out:ty, $wrap:expr) => {
-        fn visit_bool<E: de::Error>(self, v: bool) -> Result<$out, E> {
+        fn visit_bool<E: serde_de::Error>(self, v: bool) -> Result<$out, E> {
             Value::deserialize(v.into_deserializer()).map($wrap)
         }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<$out, E> {
+        fn visit_i64<E: serde_de::Error>(self, v: i64) -> Result<$out, E> {
             Value::deserialize(v.into_deserializer()).map($wrap)
         }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<$out, E> {
+        fn visit_u64<E: serde_de::Error>(self, v: u64) -> Result<$out, E> {
             Value::deserialize(v.into_deserializer()).map($wrap)
         }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<$out, E> {
+        fn visit_f64<E: serde_de::Error>(self, v: f64) -> Result<$out, E> {
             Value::deserialize(v.into_deserializer()).map($wrap)
         }
-        fn visit_unit<E: de::Error>(self) -> Result<$out, E> {
+        fn visit_unit<E: serde_de::Error>(self) -> Result<$out, E> {
             Ok($wrap(Value::Null))
         }
         fn visit_seq<A: SeqAccess<$de>>(self, seq: A) -> Result<$out, A::Error> {
-            Value::deserialize(de::value::SeqAccessDeserializer::new(seq)).map($wrap)
+            Value::deserialize(serde_de::value::SeqAccessDeserializer::new(seq)).map($wrap)
         }
     };
 }
@@ -178,7 +225,7 @@ impl<'de> Visitor<'de> for EventVisitor {
         f.write_str("any JSON value")
     }
     visit_as_value!('de, Event, json_event);
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Event, E> {
+    fn visit_str<E: serde_de::Error>(self, v: &str) -> Result<Event, E> {
         Value::deserialize(v.into_deserializer()).map(json_event)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Event, A::Error> {
@@ -213,7 +260,7 @@ fn json_event(json: Value) -> Event {
 /// One top-level field: decoded if it is a long base64 string, else a `Value`.
 enum FieldValue {
     Json(Value),
-    Decoded(Vec<u8>),
+    Decoded(SecretBytes),
 }
 
 impl<'de> Deserialize<'de> for FieldValue {
@@ -233,20 +280,23 @@ impl<'de> Visitor<'de> for FieldVisitor {
     visit_as_value!('de, FieldValue, FieldValue::Json);
     // `serde_json` lends a string without escapes straight from the runtime's buffer: decoding
     // it here is what saves the copy.
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<FieldValue, E> {
+    fn visit_str<E: serde_de::Error>(self, v: &str) -> Result<FieldValue, E> {
         Ok(match decode_while_parsing(v) {
             Some(bytes) => FieldValue::Decoded(bytes),
             None => FieldValue::Json(Value::String(v.to_owned())),
         })
     }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<FieldValue, E> {
+    fn visit_string<E: serde_de::Error>(self, mut v: String) -> Result<FieldValue, E> {
         Ok(match decode_while_parsing(&v) {
-            Some(bytes) => FieldValue::Decoded(bytes),
+            Some(bytes) => {
+                wipe_str(&mut v);
+                FieldValue::Decoded(bytes)
+            }
             None => FieldValue::Json(Value::String(v)),
         })
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FieldValue, A::Error> {
-        Value::deserialize(de::value::MapAccessDeserializer::new(map)).map(FieldValue::Json)
+        Value::deserialize(serde_de::value::MapAccessDeserializer::new(map)).map(FieldValue::Json)
     }
 }
 
@@ -264,8 +314,6 @@ pub fn type_name(v: &Value) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::fields::tests::{err, DECLARED, LIMIT};
-    use super::fields::{Fields, Limit};
     use super::*;
     use crate::error::ErrorType;
     use ::base64::engine::general_purpose::STANDARD;
@@ -283,16 +331,12 @@ mod tests {
         json
     }
 
-    /// The event as it would be if nothing were decoded while parsing.
-    fn as_text(json: Value) -> Event {
-        Event {
-            json,
-            decoded: RefCell::default(),
-        }
+    fn err<T>(r: Result<T, Error>) -> Error {
+        r.err().expect("should be rejected")
     }
 
     #[test]
-    fn a_large_base64_field_is_decoded_while_parsing_and_reads_as_its_text_would() {
+    fn a_large_base64_field_is_decoded_while_parsing_and_never_shown() {
         let payload: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
         let big = STANDARD.encode(&payload);
         let doc = json!({"operation": "probe", "blob": big, "key": big, "pick": "b"});
@@ -302,60 +346,17 @@ mod tests {
             ["blob", "key"]
         );
         assert!(event.json.get("blob").is_none(), "not kept twice");
+        assert_eq!(&event.take_decoded("blob").unwrap()[..], &payload[..]);
         let shown = format!("{event:?}");
         assert!(
             !shown.contains(&big[..16]) && shown.contains("100000"),
             "{shown}"
         );
-        let fields = Fields::new(&event, "probe", DECLARED).unwrap();
-        let limit = Limit {
-            max: 200_000,
-            ..LIMIT
-        };
-        assert_eq!(fields.required_base64("blob", limit).unwrap(), payload);
-        // A text field holding a payload fails exactly as the text would.
-        let text = as_text(doc.clone());
-        let text_fields = Fields::new(&text, "probe", DECLARED).unwrap();
-        assert_eq!(
-            fields.key_id("key").unwrap_err().message(),
-            text_fields.key_id("key").unwrap_err().message()
-        );
-        // Over the limit: the same message, decoded or not.
-        let decoded = Event::from(doc.clone());
-        assert_eq!(
-            Fields::new(&decoded, "probe", DECLARED)
-                .unwrap()
-                .base64("blob", LIMIT)
-                .unwrap_err()
-                .message(),
-            text_fields.base64("blob", LIMIT).unwrap_err().message()
-        );
-        // An unknown field is named the same way wherever it was kept.
-        let doc = json!({"zzz": big, "yyy": 1, "xxx": big});
-        let e = err(Fields::new(&Event::from(doc.clone()), "probe", DECLARED));
-        let t = err(Fields::new(&as_text(doc), "probe", DECLARED));
-        assert_eq!(e.message(), t.message());
-        assert!(e.message().starts_with("unknown field \"xxx\""), "{e}");
-    }
-
-    #[test]
-    fn a_large_string_that_is_not_base64_stays_text_with_the_same_error() {
-        let mut bad = STANDARD.encode(vec![1u8; 90_000]);
+        // A large string that is not base64 stays text.
+        let mut bad = big.clone();
         bad.replace_range(70_000..70_001, "*");
-        let doc = json!({"blob": bad});
-        let event: Event = serde_json::from_str(&doc.to_string()).unwrap();
+        let event: Event = serde_json::from_str(&json!({"blob": bad}).to_string()).unwrap();
         assert!(event.decoded.borrow().is_empty());
-        let limit = Limit {
-            max: 100_000,
-            ..LIMIT
-        };
-        let e = err(super::fields::tests::with(doc, |f| {
-            f.required_base64("blob", limit)
-        }));
-        assert!(
-            e.message().ends_with("invalid character at offset 70000"),
-            "{e}"
-        );
     }
 
     #[test]

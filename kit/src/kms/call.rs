@@ -1,9 +1,10 @@
 //! One invocation's handle on KMS: [`Kms`], through which an operation sends every call.
 //!
 //! Operations build requests with the SDK's own fluent builders (`cx.kms.client().encrypt()…`)
-//! and send them through [`Kms::call`], which bounds the call by the invocation's deadline,
+//! and hand the request to [`Kms::call`] — the request alone: its API's name and the key it
+//! names come from it ([`KmsRequest`]). `call` bounds the call by the invocation's deadline,
 //! feeds its wire measurements to the invocation's recorder and maps any failure to the
-//! `errorType` taxonomy — so an operation added by a copy of this template needs no change here.
+//! `errorType` taxonomy, so an operation added by a copy of this template needs no change here.
 //! [`Kms::call_expecting`] is the same for an operation to which one KMS error is an answer
 //! (a MAC or a signature that does not verify), not a failure. What KMS returns is checked with
 //! [`required`] and [`non_empty`]: a field KMS must return is never turned into an empty success.
@@ -19,6 +20,78 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::time::Instant;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A KMS request as the SDK's fluent builder holds it, ready to send: what [`Kms::call`]
+/// takes. It knows its API's name (for the message of any failure) and the key it names, so a
+/// call states neither twice.
+///
+/// Implemented for the builder of every KMS data-plane API an operation may call — `Encrypt`,
+/// `Decrypt`, `ReEncrypt` (named by its destination key), `GenerateDataKey` and its variants,
+/// `GenerateRandom`, `GenerateMac`, `VerifyMac`, `Sign`, `Verify`, `GetPublicKey`,
+/// `DescribeKey`, `DeriveSharedSecret` — and sealed: the kit keeps the list.
+pub trait KmsRequest: sealed::Sealed + Send {
+    /// What KMS answers.
+    type Output: Send;
+    /// The API's error.
+    type Error: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static;
+    /// The API's name, e.g. `Encrypt`.
+    #[doc(hidden)]
+    const API: &'static str;
+    /// The key the request names.
+    #[doc(hidden)]
+    fn key_id(&self) -> Option<&str>;
+    /// Sends it.
+    #[doc(hidden)]
+    fn send(
+        self,
+    ) -> impl Future<Output = Result<Self::Output, SdkError<Self::Error, HttpResponse>>> + Send;
+}
+
+macro_rules! kms_requests {
+    ($($api:literal: $module:ident::$builder:ident -> $output:ident, $error:ident, $key:ident;)+) => {
+        $(
+            impl sealed::Sealed for aws_sdk_kms::operation::$module::builders::$builder {}
+
+            impl KmsRequest for aws_sdk_kms::operation::$module::builders::$builder {
+                type Output = aws_sdk_kms::operation::$module::$output;
+                type Error = aws_sdk_kms::operation::$module::$error;
+                const API: &'static str = $api;
+                fn key_id(&self) -> Option<&str> {
+                    kms_requests!(@key self $key)
+                }
+                fn send(
+                    self,
+                ) -> impl Future<Output = Result<Self::Output, SdkError<Self::Error, HttpResponse>>> + Send {
+                    aws_sdk_kms::operation::$module::builders::$builder::send(self)
+                }
+            }
+        )+
+    };
+    (@key $self:ident none) => { None };
+    (@key $self:ident $getter:ident) => { $self.$getter().as_deref() };
+}
+
+kms_requests! {
+    "Encrypt": encrypt::EncryptFluentBuilder -> EncryptOutput, EncryptError, get_key_id;
+    "Decrypt": decrypt::DecryptFluentBuilder -> DecryptOutput, DecryptError, get_key_id;
+    "ReEncrypt": re_encrypt::ReEncryptFluentBuilder -> ReEncryptOutput, ReEncryptError, get_destination_key_id;
+    "GenerateDataKey": generate_data_key::GenerateDataKeyFluentBuilder -> GenerateDataKeyOutput, GenerateDataKeyError, get_key_id;
+    "GenerateDataKeyWithoutPlaintext": generate_data_key_without_plaintext::GenerateDataKeyWithoutPlaintextFluentBuilder -> GenerateDataKeyWithoutPlaintextOutput, GenerateDataKeyWithoutPlaintextError, get_key_id;
+    "GenerateDataKeyPair": generate_data_key_pair::GenerateDataKeyPairFluentBuilder -> GenerateDataKeyPairOutput, GenerateDataKeyPairError, get_key_id;
+    "GenerateDataKeyPairWithoutPlaintext": generate_data_key_pair_without_plaintext::GenerateDataKeyPairWithoutPlaintextFluentBuilder -> GenerateDataKeyPairWithoutPlaintextOutput, GenerateDataKeyPairWithoutPlaintextError, get_key_id;
+    "GenerateRandom": generate_random::GenerateRandomFluentBuilder -> GenerateRandomOutput, GenerateRandomError, none;
+    "GenerateMac": generate_mac::GenerateMacFluentBuilder -> GenerateMacOutput, GenerateMacError, get_key_id;
+    "VerifyMac": verify_mac::VerifyMacFluentBuilder -> VerifyMacOutput, VerifyMacError, get_key_id;
+    "Sign": sign::SignFluentBuilder -> SignOutput, SignError, get_key_id;
+    "Verify": verify::VerifyFluentBuilder -> VerifyOutput, VerifyError, get_key_id;
+    "GetPublicKey": get_public_key::GetPublicKeyFluentBuilder -> GetPublicKeyOutput, GetPublicKeyError, get_key_id;
+    "DescribeKey": describe_key::DescribeKeyFluentBuilder -> DescribeKeyOutput, DescribeKeyError, get_key_id;
+    "DeriveSharedSecret": derive_shared_secret::DeriveSharedSecretFluentBuilder -> DeriveSharedSecretOutput, DeriveSharedSecretError, get_key_id;
+}
 
 /// One invocation's access to KMS: the shared client, this invocation's deadline and recorder,
 /// and the kind of key its operation uses.
@@ -64,8 +137,9 @@ impl Kms {
         self.kind
     }
 
-    /// Sends one KMS call: `request` is the SDK's `send()` future for API `operation` on key
-    /// `key_id` (both named in error messages).
+    /// Sends one KMS call: `request` is the SDK's fluent builder, ready to send
+    /// (`cx.kms.client().encrypt().key_id(key).plaintext(…)`); its API and key are named in any
+    /// error.
     ///
     /// The whole call — every attempt and backoff — ends by the invocation's deadline less the
     /// margin, a plain Tokio deadline (rather than a per-call SDK operation-timeout override,
@@ -75,17 +149,10 @@ impl Kms {
     /// another, the last one still ends in time. The client-level interceptor finds this
     /// invocation's recorder in a task-local set here, so concurrent invocations never mix
     /// their measurements.
-    pub async fn call<T, E>(
-        &self,
-        operation: &'static str,
-        key_id: &str,
-        request: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
-    ) -> Result<T, Error>
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
-        let call = self.describe(operation, key_id);
-        self.send(call, request)
+    pub async fn call<R: KmsRequest>(&self, request: R) -> Result<R::Output, Error> {
+        let key_id = request.key_id().unwrap_or_default().to_owned();
+        let call = self.describe(R::API, &key_id);
+        self.send(call, request.send())
             .await?
             .map_err(|e| error::from_sdk(e, call))
     }
@@ -96,18 +163,14 @@ impl Kms {
     /// error is what `call` makes of it, so retries, the deadline, the metrics and the
     /// `errorType` mapping stay as they are. (KMS answers such errors at once: none is retried,
     /// and the invocation's EMF line reports no error.)
-    pub async fn call_expecting<T, E>(
+    pub async fn call_expecting<R: KmsRequest>(
         &self,
-        operation: &'static str,
-        key_id: &str,
-        request: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
-        expected: impl FnOnce(&E) -> bool,
-    ) -> Result<Result<T, E>, Error>
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
-        let call = self.describe(operation, key_id);
-        match self.send(call, request).await? {
+        request: R,
+        expected: impl FnOnce(&R::Error) -> bool,
+    ) -> Result<Result<R::Output, R::Error>, Error> {
+        let key_id = request.key_id().unwrap_or_default().to_owned();
+        let call = self.describe(R::API, &key_id);
+        match self.send(call, request.send()).await? {
             Ok(out) => Ok(Ok(out)),
             Err(SdkError::ServiceError(e)) if expected(e.err()) => Ok(Err(e.into_err())),
             Err(e) => Err(error::from_sdk(e, call)),

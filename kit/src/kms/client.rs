@@ -44,10 +44,6 @@ pub struct SdkClientBuilder {
     clock_offset_seconds: i64,
     retry_expired_signatures: bool,
     prepared: RwLock<Option<aws_config::SdkConfig>>,
-    /// Test hook (`KMS_LAMBDA_BENCH_EAGER_CLIENT`): a client built in INIT, handed to the first
-    /// build.
-    #[cfg(feature = "testing")]
-    eager: std::sync::Mutex<Option<aws_sdk_kms::Client>>,
 }
 
 impl SdkClientBuilder {
@@ -58,8 +54,6 @@ impl SdkClientBuilder {
             clock_offset_seconds: config.clock_offset_seconds,
             retry_expired_signatures: config.retry_expired_signatures,
             prepared: RwLock::new(None),
-            #[cfg(feature = "testing")]
-            eager: std::sync::Mutex::default(),
         }
     }
 
@@ -88,12 +82,6 @@ impl SdkClientBuilder {
                 variable: "AWS_REGION",
                 reason: "no AWS Region in the environment or the profile (Lambda sets AWS_REGION for you)".into(),
             });
-        }
-        #[cfg(feature = "testing")]
-        if std::env::var_os(crate::test_hooks::EAGER_CLIENT).is_some() {
-            // Benchmarks only: the client built now, in INIT, to price the lazy build against.
-            let client = aws_sdk_kms::Client::from_conf(self.client_config(&sdk).build());
-            *self.eager.lock().unwrap_or_else(|p| p.into_inner()) = Some(client);
         }
         *self.prepared.write().unwrap_or_else(|p| p.into_inner()) = Some(sdk);
         Ok(())
@@ -135,16 +123,17 @@ impl SdkClientBuilder {
 impl BuildClient for SdkClientBuilder {
     type Client = aws_sdk_kms::Client;
 
+    async fn prepare(&self) -> Result<(), ConfigError> {
+        SdkClientBuilder::prepare(self).await
+    }
+
     async fn build(&self) -> Result<aws_sdk_kms::Client, Error> {
-        #[cfg(feature = "testing")]
-        if let Some(client) = self.eager.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            return Ok(client);
-        }
         let sdk = match self.prepared() {
             Some(sdk) => sdk,
             None => {
-                // Not prepared in INIT (a copy that skips it): prepare now, on this invocation.
-                self.prepare()
+                // Not prepared in INIT (a builder refreshed and failed): prepare now, on this
+                // invocation.
+                SdkClientBuilder::prepare(self)
                     .await
                     .map_err(|e| Error::new(ErrorType::Configuration, e.to_string()))?;
                 self.prepared().expect("prepared just now")
@@ -156,7 +145,7 @@ impl BuildClient for SdkClientBuilder {
     }
 
     async fn refresh(&self) {
-        if let Err(e) = self.prepare().await {
+        if let Err(e) = SdkClientBuilder::prepare(self).await {
             tracing::warn!(error = %e, "could not prepare the SDK configuration again");
         }
     }
@@ -245,8 +234,6 @@ mod tests {
             clock_offset_seconds: 0,
             retry_expired_signatures: true,
             prepared: RwLock::new(None),
-            #[cfg(feature = "testing")]
-            eager: std::sync::Mutex::default(),
         }
     }
 

@@ -14,8 +14,9 @@
 //!    arrives the clocks agree again, so the measured skew is small and the SDK does not retry.
 //!    [`ExpiredSignatureClassifier`] retries exactly that error — a signature KMS calls
 //!    *expired* or *not yet current* — and the retry is signed afresh.
-//! 3. **The call outlives the invocation.** [`operation_timeout`] bounds every call by the
-//!    invocation's deadline, so a hung KMS becomes a typed error, not a Lambda timeout.
+//! 3. **The call outlives the invocation.** Every call is bounded by the invocation's deadline
+//!    less a margin (the kit's `deadline` arithmetic, applied by `call`), so a hung KMS becomes a
+//!    typed error, not a Lambda timeout.
 
 use aws_sdk_kms::config::retry::{ClassifyRetry, RetryAction, RetryConfig};
 use aws_smithy_async::time::TimeSource;
@@ -139,31 +140,6 @@ pub fn json_error(header: Option<&str>, body: Option<&[u8]>) -> (Option<String>,
     (code, field(&["message", "Message"]))
 }
 
-/// The operation timeout for a KMS call: the time left until `deadline`, minus `margin` so the
-/// function still has time to report the error. `None` when no time is left at all.
-pub fn operation_timeout(
-    deadline: SystemTime,
-    now: SystemTime,
-    margin: Duration,
-) -> Option<Duration> {
-    let left = deadline.duration_since(now).ok()?;
-    left.checked_sub(margin).filter(|d| !d.is_zero())
-}
-
-/// The invocation deadline from the Runtime API's `Lambda-Runtime-Deadline-Ms` header.
-///
-/// Lambda sends Unix epoch milliseconds. `cargo lambda watch` (1.9) sends the *timeout* instead
-/// (`600000`), which read as a date is 1970 and would leave no time at all; a value before
-/// 2001 cannot be a real deadline, so it is read as a duration from `now`.
-pub fn invocation_deadline(header_ms: u64, now: SystemTime) -> SystemTime {
-    const EARLIEST_REAL_DEADLINE_MS: u64 = 978_307_200_000; // 2001-01-01
-    if header_ms < EARLIEST_REAL_DEADLINE_MS {
-        now + Duration::from_millis(header_ms)
-    } else {
-        SystemTime::UNIX_EPOCH + Duration::from_millis(header_ms)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,38 +221,6 @@ mod tests {
         assert_eq!(
             ExpiredSignatureClassifier.classify_retry(&ctx),
             RetryAction::NoActionIndicated
-        );
-    }
-
-    #[test]
-    fn the_deadline_leaves_the_margin_to_report_an_error() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
-        let margin = Duration::from_millis(500);
-        assert_eq!(
-            operation_timeout(now + Duration::from_secs(3), now, margin),
-            Some(Duration::from_millis(2_500))
-        );
-        assert_eq!(
-            operation_timeout(now + Duration::from_millis(400), now, margin),
-            None
-        );
-        assert_eq!(
-            operation_timeout(now - Duration::from_secs(1), now, margin),
-            None
-        );
-    }
-
-    #[test]
-    fn an_epoch_deadline_is_used_as_is_and_a_bare_timeout_is_read_as_relative() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_000_000);
-        let epoch_ms = 1_795_000_003_000;
-        assert_eq!(
-            invocation_deadline(epoch_ms, now),
-            now + Duration::from_secs(3)
-        );
-        assert_eq!(
-            invocation_deadline(600_000, now),
-            now + Duration::from_secs(600)
         );
     }
 

@@ -262,12 +262,12 @@ async fn route(s: Arc<State>, req: Request<Incoming>) -> Result<Response<Full<By
 }
 
 /// A function's real binary, running against an emulator. Killed when dropped.
-pub struct Function {
+pub struct Process {
     child: tokio::process::Child,
     output: Arc<Mutex<Vec<String>>>,
 }
 
-impl Function {
+impl Process {
     /// Spawns the function's binary with Lambda's reserved variables, dummy credentials and
     /// `env`.
     pub fn spawn(binary: &str, emulator: &Emulator, env: &[(&str, String)]) -> Self {
@@ -284,7 +284,7 @@ impl Function {
         Self::spawn_command_in(emulator, program, args, env, None)
     }
 
-    /// Like [`Function::spawn_command`], the process joining the cgroup whose `cgroup.procs`
+    /// Like [`Process::spawn_command`], the process joining the cgroup whose `cgroup.procs`
     /// file is `cgroup` between fork and exec, so it runs under that group's CPU quota from its
     /// first instruction.
     pub fn spawn_command_in(
@@ -342,7 +342,7 @@ impl Function {
                 }
             });
         }
-        Function { child, output }
+        Process { child, output }
     }
 
     /// The process id, for signals.

@@ -1,7 +1,7 @@
 //! The pieces of a test of the real binary: the local KMS, keys of each kind, and the
 //! [`Harness`] that puts them together with the gate, the emulator and the running function.
 
-use super::emulator::{Emulator, Function};
+use super::emulator::{Emulator, Process};
 use super::gate::Gate;
 use super::{tls, Project};
 use crate::key::Key;
@@ -62,8 +62,18 @@ pub fn kms_url() -> String {
 }
 
 fn start_moto() -> String {
-    // Tests and benchmarks run in their package's directory, where `make venv` put the tools.
-    let server = std::env::var("MOTO_SERVER").unwrap_or_else(|_| ".venv/bin/moto_server".into());
+    // Tests and benchmarks run in their package's directory: the function project's, where
+    // `make venv` put the tools, or the kit's, inside it.
+    let server = std::env::var("MOTO_SERVER").unwrap_or_else(|_| {
+        let here = std::env::current_dir().unwrap_or_default();
+        here.ancestors()
+            .map(|d| d.join(".venv/bin/moto_server"))
+            .find(|p| p.exists())
+            .map_or_else(
+                || ".venv/bin/moto_server".into(),
+                |p| p.display().to_string(),
+            )
+    });
     assert!(
         std::path::Path::new(&server).exists(),
         "{server} not found: run `make venv` (or `make test`), or set KMS_LAMBDA_TEST_KMS_URL"
@@ -157,7 +167,7 @@ pub struct Harness {
     pub key: TestKey,
     /// A key of each other kind, in table order.
     pub others: Vec<TestKey>,
-    pub function: Function,
+    pub function: Process,
 }
 
 impl Harness {
@@ -183,7 +193,10 @@ impl Harness {
         tls: Option<Option<std::path::PathBuf>>,
     ) -> Self {
         let url = kms_url();
-        let (first, rest) = project.keys.split_first().expect("the key table has a row");
+        let (first, rest) = project
+            .keys()
+            .split_first()
+            .expect("the key table has a row");
         let key = create_key_of(&url, first).await;
         let mut others = Vec::new();
         for kind in rest {
@@ -212,7 +225,7 @@ impl Harness {
             .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
             .collect();
         vars.extend(extra.iter().map(|(k, v)| (k.as_str(), v.clone())));
-        let function = Function::spawn(project.binary, &emulator, &vars);
+        let function = Process::spawn(project.binary, &emulator, &vars);
         Harness {
             emulator,
             gate,

@@ -1,5 +1,5 @@
 //! Unit-test support: an in-memory KMS behind the SDK's own HTTP-client seam, and the handler
-//! serving a table of operations with it ([`app`], [`call`]).
+//! serving a function's operations with it ([`app`], [`MemoryApp::call`]).
 //!
 //! The kit's unit tests, and a function's tests of its own operations, run the real SDK client
 //! — serialisation, signing, the interceptors, the retry classifiers, the error mapping — with
@@ -17,6 +17,7 @@ use crate::key::Key;
 use crate::kms::client::SdkClientBuilder;
 use crate::kms::lazy::BuildClient;
 use crate::operation::Entry;
+use crate::Function;
 use aws_smithy_runtime_api::client::http::{
     http_client_fn, HttpConnector, HttpConnectorFuture, SharedHttpConnector,
 };
@@ -24,7 +25,6 @@ use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_types::body::SdkBody;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use lambda_runtime::LambdaEvent;
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -85,13 +85,51 @@ impl BuildClient for MemoryBuilder {
     }
 }
 
-/// An app serving `operations`, each kind in `keys` defaulting to `alias/default` (or
-/// `alias/<kebab>` beyond the first), configured with `vars`; and the in-memory KMS it talks to.
-pub fn app(
+/// The function's handler, serving its operations with an in-memory KMS: events in, answers
+/// (or errors) out, as the real binary would give them — no process, no server. Its EMF lines
+/// go through the test harness's output capture.
+pub struct MemoryApp {
+    app: Arc<App<MemoryBuilder>>,
+}
+
+impl MemoryApp {
+    /// One invocation of `payload` with 3 s left; the answer as a `Value`.
+    pub async fn call(&self, payload: Value) -> Result<Value, Error> {
+        self.call_within(payload, Duration::from_secs(3)).await
+    }
+
+    /// One invocation of `payload` with `deadline_in` left.
+    pub async fn call_within(&self, payload: Value, deadline_in: Duration) -> Result<Value, Error> {
+        let reply = self
+            .app
+            .handle_event(Ok(Event::from(payload)), context(deadline_in))
+            .await?;
+        Ok(reply.to_value())
+    }
+
+    /// How many KMS clients it has built.
+    pub fn builds(&self) -> u64 {
+        self.app.client().builds()
+    }
+
+    /// Whether a KMS client is built right now.
+    pub fn is_built(&self) -> bool {
+        self.app.client().is_built()
+    }
+}
+
+/// `function`'s handler, each kind of key defaulting to `alias/default` (or `alias/<kebab>`
+/// beyond the first), configured with `vars`; and the in-memory KMS it talks to.
+pub fn app(function: &Function, vars: &[(&str, &str)]) -> (MemoryApp, MemoryKms) {
+    app_of(function.operations(), function.keys(), vars)
+}
+
+/// [`app`], for a table of operations and kinds of key of the kit's own tests.
+pub(crate) fn app_of(
     operations: &'static [Entry],
     keys: &[&'static Key],
     vars: &[(&str, &str)],
-) -> (Arc<App<MemoryBuilder>>, MemoryKms) {
+) -> (MemoryApp, MemoryKms) {
     let config = Config::from_lookup(keys, |k| {
         if let Some(i) = keys.iter().position(|key| key.variable == k) {
             return Some(if i == 0 {
@@ -110,23 +148,18 @@ pub fn app(
         kms: kms.clone(),
         builds: AtomicU32::new(0),
     };
-    (App::new(operations, config, builder), kms)
+    let app = App::emitting(operations, config, builder, |line| println!("{line}"));
+    (MemoryApp { app }, kms)
 }
 
-/// An invocation of `payload` with `deadline_in` left, as the runtime hands it over.
-pub fn event(payload: Value, deadline_in: Duration) -> LambdaEvent<Event> {
+/// The context of an invocation with `deadline_in` left, as the runtime hands it over.
+fn context(deadline_in: Duration) -> lambda_runtime::Context {
     let mut ctx = lambda_runtime::Context::default();
     ctx.request_id = "req".into();
     ctx.deadline = (SystemTime::now() + deadline_in)
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    LambdaEvent::new(Event::from(payload), ctx)
-}
-
-/// One invocation with 3 s left; the response as a `Value`.
-pub async fn call(app: &App<MemoryBuilder>, payload: Value) -> Result<Value, Error> {
-    let reply = app.handle(event(payload, Duration::from_secs(3))).await?;
-    Ok(reply.to_value())
+    ctx
 }
 
 impl MemoryKms {

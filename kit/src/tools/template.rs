@@ -25,11 +25,11 @@ pub fn actions_by_key(
 ) -> BTreeMap<&'static str, BTreeSet<&'static str>> {
     let mut by_key: BTreeMap<&str, BTreeSet<&str>> =
         keys.iter().map(|k| (k.name, BTreeSet::new())).collect();
-    for row in operations.iter().filter(|r| !r.test_only) {
+    for row in operations {
         by_key
-            .entry(row.key.name)
+            .entry(row.key().name)
             .or_default()
-            .extend(row.iam_actions.iter().copied());
+            .extend(row.iam_actions().iter().copied());
     }
     by_key
 }
@@ -204,7 +204,7 @@ fn rendered(
     keys: &[&'static Key],
     operations: &[Entry],
 ) -> Result<(String, String), String> {
-    let problems = super::tables::problems(keys, operations);
+    let problems = crate::function::problems(keys, operations);
     if !problems.is_empty() {
         return Err(format!(
             "the tables in src/ops/mod.rs are inconsistent:\n  {}",
@@ -230,23 +230,19 @@ mod tests {
         usage: KeyUsageType::GenerateVerifyMac,
         purpose: " Signs webhooks.",
     };
-    use crate::reply::{respond, Reply};
-    use crate::{Error, Fields};
+    use crate::Error;
 
     /// `{"operation": "sign"}` on the MAC kind of key, calling `kms:GenerateMac`.
-    struct Sign;
+    #[derive(serde::Deserialize)]
+    struct Sign {}
 
     impl Operation for Sign {
         const NAME: &'static str = "sign";
-        const FIELDS: &'static [&'static str] = &[];
-        const RESPONSE: &'static [&'static str] = &[];
         const KEY: &'static Key = &MAC;
         const IAM_ACTIONS: &'static [&'static str] = &["kms:GenerateMac"];
-        fn parse(_: &Fields<'_>) -> Result<Self, Error> {
-            Ok(Sign)
-        }
-        async fn run(self, _: &Ctx<'_>) -> Result<Reply, Error> {
-            respond(serde_json::json!({}))
+        type Answer = ();
+        async fn run(self, _: &Ctx<'_>) -> Result<(), Error> {
+            Ok(())
         }
     }
 

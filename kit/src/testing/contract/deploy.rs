@@ -15,7 +15,7 @@
 //! stands in and the output says so — under CI (`CI=true`) that is a failure.
 
 use crate::testing::events::run_sample_events;
-use crate::testing::{Emulator, Function, Gate, Outcome, Project};
+use crate::testing::{Emulator, Gate, Outcome, Process, Project};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
@@ -79,7 +79,7 @@ fn program(project: &Project) -> (String, Vec<String>, &'static str) {
 
 struct Deployed {
     emulator: Emulator,
-    function: Function,
+    function: Process,
 }
 
 async fn start(project: &Project, state: &Value, gate: &Gate) -> Deployed {
@@ -126,7 +126,7 @@ async fn start(project: &Project, state: &Value, gate: &Gate) -> Deployed {
     let emulator = Emulator::start().await;
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let started = Instant::now();
-    let function = Function::spawn_command(&emulator, &program, &args, &env);
+    let function = Process::spawn_command(&emulator, &program, &args, &env);
     emulator.wait_for_polls(1, Duration::from_secs(60)).await;
     println!(
         "deploy-check: {what} started (exec → first /next: {:.0} ms)",
@@ -143,7 +143,7 @@ async fn start(project: &Project, state: &Value, gate: &Gate) -> Deployed {
 /// Each kind's local alias, and the stack's alias for that kind (its `<Kind>KeyAlias` output).
 fn aliases(project: &Project, state: &Value) -> Vec<(String, String)> {
     project
-        .keys
+        .keys()
         .iter()
         .map(|k| {
             let output = format!("{}KeyAlias", k.pascal());
@@ -212,6 +212,26 @@ pub async fn deploy(project: &Project) {
         .await;
     assert_eq!(malformed.error_type(), "InvalidRequest");
     println!("deploy-check: a malformed event: InvalidRequest");
+    // The artefact that deploys has none of the kit's test support: the probe's operations are
+    // unknown to it, as is anything its own table does not list.
+    for hook in ["panic", "calls"] {
+        if project.rows().any(|r| r.name() == hook) {
+            continue;
+        }
+        let out = d
+            .emulator
+            .invoke(&serde_json::json!({"operation": hook}))
+            .await;
+        assert_eq!(out.error_type(), "InvalidRequest", "{hook}: {out:?}");
+        assert!(
+            out.error_message().starts_with("unknown \"operation\""),
+            "{hook}: {out:?}"
+        );
+        println!(
+            "deploy-check: {{\"operation\": \"{hook}\"}}: InvalidRequest, {}",
+            out.error_message()
+        );
+    }
 
     for statement in state["statements"].as_array().unwrap() {
         let sid = statement["sid"].as_str().unwrap();

@@ -112,7 +112,7 @@ fn grants(t: &Yaml, text: &str) -> BTreeMap<(String, String), usize> {
 
 /// The regions `make template` writes, against the tables.
 fn keys_and_role(project: &Project) {
-    let (keys, operations) = (project.keys, project.operations);
+    let (keys, operations) = (project.keys(), project.function.operations());
     let text = text(project);
     let written = render(&text, keys, operations).unwrap_or_else(|e| panic!("{e}"));
     // Named differences first: what a person must change, and where.
@@ -120,11 +120,12 @@ fn keys_and_role(project: &Project) {
     let mut problems = Vec::new();
     let kinds: BTreeMap<String, &Key> = keys.iter().map(|k| (resource(k), *k)).collect();
     for row in project.rows() {
-        if !keys.iter().any(|k| std::ptr::eq(*k, row.key)) {
+        if !keys.iter().any(|k| std::ptr::eq(*k, row.key())) {
             problems.push(format!(
                 "{} uses the {} key, which is no row of keys! in src/ops/mod.rs: add its row \
                  (name, variable, spec, usage), then run `make template`",
-                row.name, row.key.name
+                row.name(),
+                row.key().name
             ));
         }
     }
@@ -136,8 +137,8 @@ fn keys_and_role(project: &Project) {
             Some(key) => {
                 let users: Vec<String> = project
                     .rows()
-                    .filter(|r| r.iam_actions.contains(&action.as_str()))
-                    .map(|r| format!("{} (the {} key)", r.name, r.key.name))
+                    .filter(|r| r.iam_actions().contains(&action.as_str()))
+                    .map(|r| format!("{} (the {} key)", r.name(), r.key().name))
                     .collect();
                 problems.push(format!(
                     "template.yaml:{line} grants {action} on {on} (the {} key), but no operation \
@@ -420,7 +421,7 @@ fn managed_instances_overlay(project: &Project) {
         .as_u64()
         .unwrap_or(8);
     let (memory, concurrency) = (memory.to_string(), concurrency.to_string());
-    let keys = project.keys;
+    let keys = project.keys();
     let config = crate::config::Config::from_lookup(keys, |name| match name {
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" => Some(memory.clone()),
         "AWS_LAMBDA_MAX_CONCURRENCY" => Some(concurrency.clone()),

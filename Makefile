@@ -51,7 +51,7 @@ lock:
 	@grep -qx 'name = "$(FUNCTION)"' Cargo.lock || { echo "Cargo.lock: the package is $(FUNCTION) (cargo update --workspace)"; cargo update --workspace --quiet; }
 
 invoke: venv lock
-	$(TOOLS)/run-local.sh $(FUNCTION)
+	$(VENV)/bin/python $(TOOLS)/run_local.py $(FUNCTION)
 
 # Two at a time, as the prerequisites allow: the tools install (mostly downloading) while the Rust
 # lint compiles.
@@ -106,10 +106,11 @@ build: venv lock
 package: venv template-check
 	sam build
 
-# The stack `make deploy` creates and `make deploy-code` updates.
+# The stack `make deploy` creates and `make deploy-code` updates. PARAMS="Name=value …" sets
+# parameters (a secret's ciphertext: docs/operations.md); a later deploy keeps their values.
 STACK ?= $(FUNCTION)
 deploy: package
-	sam deploy --stack-name $(STACK) $(if $(GUIDED),--guided,)
+	sam deploy --stack-name $(STACK) $(if $(GUIDED),--guided,) $(if $(PARAMS),--parameter-overrides $(PARAMS),)
 # The inner loop after a first `make deploy`: the new code onto the stack's function with
 # cargo-lambda (seconds, where sam deploy takes minutes), with the settings of Cargo.toml's
 # [package.metadata.lambda.deploy]. The function's name comes from the stack's outputs; its role

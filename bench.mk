@@ -8,14 +8,18 @@ LAB_TARGETS += \
 
 .PHONY: bench
 
-# Benchmarks (never part of `make test`): the release binary under the emulator against the
-# local KMS, beside a plain SDK call and the Node.js v3 peer; Managed Instances (KMS answered by
-# the SigV4 gate itself with AES-GCM, benches/lambda/local_kms.rs, which `cargo run --example
-# kms-gate -- --local` serves too); envelope throughput; arm64 size.
+# Benchmarks (never part of `make test`): the artefact that ships — the bootstrap `cargo lambda
+# build --release` makes, here for this machine's architecture — under the emulator against the
+# local KMS, beside a plain SDK call and the Node.js v3 peer, and the kit's probe (release) for
+# what the artefact must not have; Managed Instances (KMS answered by the SigV4 gate itself with
+# AES-GCM, benches/lambda/local_kms.rs, which `cargo run --example kms-gate -- --local` serves
+# too); envelope throughput; the arm64 artefact's size.
 bench: venv
 	cd bench/node && npm ci --no-audit --no-fund
 	cargo lambda build --release --arm64 --bin kms-lambda
 	$(VENV)/bin/python scripts/artifact-size.py $(or $(CARGO_TARGET_DIR),target)/lambda/kms-lambda/bootstrap bench/results/artifact.json
+	cargo lambda build --release --bin kms-lambda
+	cargo build --release --locked -p kms-lambda-kit --features testing --bin kit-probe
 	cargo bench --bench envelope
 	cargo bench --bench lambda
 

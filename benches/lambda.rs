@@ -1,7 +1,10 @@
-//! `make bench`: the function as Lambda runs it — the release binary under the Runtime API
+//! `make bench`: the function as Lambda runs it — the artefact that ships (the `bootstrap`
+//! `cargo lambda build --release` makes, for this machine's architecture) under the Runtime API
 //! emulator, against the local KMS — beside a plain SDK call and the Node.js v3 peer, all in
-//! the same run. Every figure is min / median / max over repeated runs; comparisons are ratios
-//! of medians from this run. Writes bench/results/bench.{md,json}.
+//! the same run. What the shipped artefact must not have — a client built in INIT, an operation
+//! that calls no KMS, a forced runtime flavour — comes from the kit's probe (`kit/probe`, its
+//! release build), never from the artefact. Every figure is min / median / max over repeated
+//! runs; comparisons are ratios of medians from this run. Writes bench/results/bench.{md,json}.
 //!
 //! Under `cargo test --all-targets` (no `--bench` argument) it makes one pass of each step as a
 //! smoke test and writes nothing.
@@ -47,11 +50,13 @@ fn encrypt_event() -> Value {
     json!({"operation": "encrypt", "plaintext": b64(b"benchmark payload"), "encryptionContext": {"bench": "1"}})
 }
 
-/// A runtime to start: the Rust binary (lazy or eager client) or the Node.js peer.
+/// A runtime to start: the Rust binary, the kit's probe (lazy or eager client) or the Node.js
+/// peer, and the event it is timed with.
 struct Runtime {
     program: String,
     args: Vec<String>,
     env: Vec<(&'static str, String)>,
+    event: Value,
 }
 
 struct ColdRun {
@@ -79,10 +84,10 @@ async fn cold_run(rt: &Runtime, warm: usize) -> ColdRun {
     let _f = Process::spawn_command(&emu, &rt.program, &args, &rt.env);
     emu.wait_for_polls(1, Duration::from_secs(60)).await;
     let init_ms = ms(emu.first_poll_at().unwrap() - t0);
-    let first_ms = invoke_ms(&emu, &encrypt_event()).await;
+    let first_ms = invoke_ms(&emu, &rt.event).await;
     let mut w = Vec::new();
     for _ in 0..warm {
-        w.push(invoke_ms(&emu, &encrypt_event()).await);
+        w.push(invoke_ms(&emu, &rt.event).await);
     }
     ColdRun {
         init_ms,
@@ -160,10 +165,67 @@ fn deployed_glibc_tunables() -> String {
         .to_string()
 }
 
-/// The function binary: this build's, or `KMS_LAMBDA_BENCH_BIN` to compare another build.
-fn function_binary() -> String {
-    std::env::var("KMS_LAMBDA_BENCH_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_kms-lambda").into())
+/// The function binary timed: the artefact that ships, as `cargo lambda build --release` makes
+/// it (`make bench` builds it first), or `KMS_LAMBDA_BENCH_BIN` to compare another build. Under
+/// `cargo test` (one pass as a smoke test) without that artefact, the test build.
+pub fn function_binary() -> String {
+    if let Ok(bin) = std::env::var("KMS_LAMBDA_BENCH_BIN") {
+        return bin;
+    }
+    let shipped = target_dir().join("lambda/kms-lambda/bootstrap");
+    if runs_here(&shipped) {
+        return shipped.display().to_string();
+    }
+    assert!(
+        !std::env::args().any(|a| a == "--bench"),
+        "{} not built for this machine: `make bench` builds it (cargo lambda build --release)",
+        shipped.display()
+    );
+    env!("CARGO_BIN_EXE_kms-lambda").into()
+}
+
+/// The kit's probe (`kit/probe`): a function made with the kit that has what the artefact must
+/// not — `KMS_LAMBDA_PROBE_EAGER_CLIENT`, `KMS_LAMBDA_PROBE_FLAVOR`, and the `calls` and `seal`
+/// operations. Its release build (`make bench` builds it), else the test build.
+pub fn probe_binary() -> String {
+    if let Ok(bin) = std::env::var("KMS_LAMBDA_BENCH_PROBE") {
+        return bin;
+    }
+    let release = target_dir().join("release/kit-probe");
+    if release.exists() {
+        return release.display().to_string();
+    }
+    target_dir().join("debug/kit-probe").display().to_string()
+}
+
+/// Whether `binary` is an ELF executable of this machine's architecture (`make build` leaves an
+/// arm64 one at the same path).
+fn runs_here(binary: &Path) -> bool {
+    let Ok(head) = std::fs::read(binary).map(|b| b.get(..20).map(<[u8]>::to_vec)) else {
+        return false;
+    };
+    let machine = head.map(|h| u16::from_le_bytes([h[18], h[19]]));
+    match std::env::consts::ARCH {
+        "x86_64" => machine == Some(62),
+        "aarch64" => machine == Some(183),
+        _ => false,
+    }
+}
+
+/// This build's target directory.
+fn target_dir() -> std::path::PathBuf {
+    std::env::var("CARGO_TARGET_DIR").map_or_else(
+        |_| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
+        std::path::PathBuf::from,
+    )
+}
+
+/// `event` (an `encrypt` of a small payload) as the probe's `seal`, which sends the same KMS
+/// `Encrypt`: what the probe's rows time.
+pub fn as_seal(event: &Value) -> Value {
+    let mut seal = event.clone();
+    seal["operation"] = json!("seal");
+    seal
 }
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -185,11 +247,28 @@ async fn run(full: bool) {
     // A key of every kind in the table, each in its variable (the first, `key`, is the one the
     // encrypt events use).
     let mut key_vars = vec![(key.kind.variable, key.alias.clone())];
+    let mut aliases = vec![(key.kind, key.alias.clone())];
     for kind in &function::ops::KEYS[1..] {
-        key_vars.push((
-            kind.variable,
-            support::create_key_of(&url, kind).await.alias,
-        ));
+        let alias = support::create_key_of(&url, kind).await.alias;
+        key_vars.push((kind.variable, alias.clone()));
+        aliases.push((kind, alias));
+    }
+    // Each secret, encrypted for the function as the emulator names it.
+    for secret in function::ops::SECRETS {
+        let alias = &aliases
+            .iter()
+            .find(|(k, _)| std::ptr::eq(*k, secret.key))
+            .expect("a key of each kind")
+            .1;
+        let ciphertext = kms_lambda_kit::tools::local_keys::encrypt_secret(
+            &support::admin_client(&url),
+            secret,
+            alias,
+            support::emulator::FUNCTION_NAME,
+            "the benchmark's webhook signing key",
+        )
+        .await;
+        key_vars.push((secret.variable, ciphertext));
     }
     let mut base_env = key_vars.clone();
     base_env.extend([
@@ -197,17 +276,29 @@ async fn run(full: bool) {
         ("AWS_LAMBDA_LOG_LEVEL", "WARN".to_string()),
         ("GLIBC_TUNABLES", deployed_glibc_tunables()),
     ]);
-    let rust = |eager: bool| {
+    let rust = Runtime {
+        program: function_binary(),
+        args: vec![],
+        env: base_env.clone(),
+        event: encrypt_event(),
+    };
+    let probe = |eager: bool| {
         let mut env = base_env.clone();
         if eager {
-            env.push(("KMS_LAMBDA_BENCH_EAGER_CLIENT", "1".into()));
+            env.push(("KMS_LAMBDA_PROBE_EAGER_CLIENT", "1".into()));
         }
         Runtime {
-            program: function_binary(),
+            program: probe_binary(),
             args: vec![],
             env,
+            event: as_seal(&encrypt_event()),
         }
     };
+    println!(
+        "timing {} (the function), {} (the kit's probe)",
+        function_binary(),
+        probe_binary()
+    );
     let node_dir = root.join("bench/node");
     let node_installed = node_dir.join("node_modules/@aws-sdk/client-kms").exists();
     if !node_installed {
@@ -260,7 +351,11 @@ async fn run(full: bool) {
             name: "Node.js",
             program: "node".into(),
             args: vec![node_dir.join("index.mjs").display().to_string()],
-            env: vec![("KMS_KEY_ID", key.alias.clone())],
+            env: key_vars
+                .iter()
+                .filter(|(k, _)| *k == "KMS_KEY_ID" || *k == "WEBHOOK_SIGNING_KEY")
+                .cloned()
+                .collect(),
         });
     }
     // Lambda Managed Instances: concurrent invocations on one vCPU, beside the Node.js peer,
@@ -398,14 +493,18 @@ async fn run(full: bool) {
     }
     let mut rows = Vec::new();
 
-    // 1-2. Cold start and the lazy-init penalty, lazy and eager, and the Node.js peer.
-    let (init, first, penalty) = cold_runs(&rust(false), reps, warm).await;
-    let (e_init, e_first, e_penalty) = cold_runs(&rust(true), reps, warm).await;
+    // 1-2. Cold start and the lazy-init penalty, the function's and the Node.js peer's; the
+    // kit's probe lazy and eager, the same binary either way (an eager client is what the
+    // function must never have).
+    let (init, first, penalty) = cold_runs(&rust, reps, warm).await;
+    let (p_init, p_first, p_penalty) = cold_runs(&probe(false), reps, warm).await;
+    let (e_init, e_first, e_penalty) = cold_runs(&probe(true), reps, warm).await;
     let node = if node_installed {
         let rt = Runtime {
             program: "node".into(),
             args: vec![node_dir.join("index.mjs").display().to_string()],
             env: base_env.clone(),
+            event: encrypt_event(),
         };
         Some(cold_runs(&rt, reps, warm).await)
     } else {
@@ -432,27 +531,17 @@ async fn run(full: bool) {
         "≤ 15 ms",
         Some(penalty.median <= 15.0),
     ));
-    rows.push(row(
-        "Cold start with the client built in INIT (bench switch)",
-        "ms",
-        e_init,
-        "",
-        None,
-    ));
-    rows.push(row(
-        "First invoke with the client built in INIT",
-        "ms",
-        e_first,
-        "",
-        None,
-    ));
-    rows.push(row(
-        "First − warm with the client built in INIT",
-        "ms",
-        e_penalty,
-        "",
-        None,
-    ));
+    for (what, (i, f, p)) in [
+        ("the kit's probe, lazy client", (p_init, p_first, p_penalty)),
+        (
+            "the kit's probe, client built in INIT",
+            (e_init, e_first, e_penalty),
+        ),
+    ] {
+        rows.push(row(&format!("Cold start, {what}"), "ms", i, "", None));
+        rows.push(row(&format!("First invoke, {what}"), "ms", f, "", None));
+        rows.push(row(&format!("First − warm, {what}"), "ms", p, "", None));
+    }
     if let Some((n_init, n_first, n_penalty)) = node {
         rows.push(row(
             "Cold start, Node.js peer (@aws-sdk/client-kms v3)",
@@ -492,7 +581,7 @@ async fn run(full: bool) {
 
     // 3. Warm latency and the function's overhead above a plain SDK call, same KMS, same run.
     let emu = Emulator::start().await;
-    let f = Process::spawn(support::PROJECT.binary, &emu, &base_env);
+    let f = Process::spawn(&function_binary(), &emu, &base_env);
     emu.wait_for_polls(1, Duration::from_secs(60)).await;
     invoke_ms(&emu, &encrypt_event()).await;
     // Invocations and plain SDK calls alternate, so both see the same moto and machine state,

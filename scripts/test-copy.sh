@@ -158,11 +158,11 @@ done
 
 # 3. The copy's own checks; then an edit of its kit/ is named by its tests.
 make --no-print-directory test
-echo "# an edit" >> kit/tools/run-local.sh
+echo "# an edit" >> kit/tools/run_local.py
 if out=$(cargo test --quiet --locked -p kms-lambda-kit --test vendored 2>&1); then
-  fail "an edit of kit/tools/run-local.sh went unnoticed by the copy's tests"
+  fail "an edit of kit/tools/run_local.py went unnoticed by the copy's tests"
 fi
-grep -q "kit/tools/run-local.sh was edited" <<<"$out" || fail "the kit check did not name the edited file: $out"
+grep -q "kit/tools/run_local.py was edited" <<<"$out" || fail "the kit check did not name the edited file: $out"
 grep -q "make kit-update FROM=" <<<"$out" || fail "the kit check did not say how to update the kit"
 git checkout -q -- kit
 echo "copy check: the copy's make test passes with describeKey, generateMac, verifyMac and newDataKey in place of the samples; an edit of its kit/ is named"

@@ -152,7 +152,7 @@ async fn in_process_a_signature_made_six_minutes_in_the_past_is_retried_with_a_f
 
     for operation in ["Encrypt", "DescribeKey", "ReEncrypt"] {
         for (with_classifier, expect_ok) in [(true, true), (false, false)] {
-            let config = Config::from_lookup(function::ops::KEYS, |k| match k {
+            let config = Config::from_lookup(&function::ops::KEYS[..1], &[], |k| match k {
                 "KMS_KEY_ID" => Some(key.alias.clone()),
                 "KMS_RETRY_EXPIRED_SIGNATURES" => Some(with_classifier.to_string()),
                 _ => None,
@@ -633,6 +633,108 @@ async fn the_gate_answers_with_kms_exact_messages_and_catches_a_re_dated_request
 }
 
 // ---- The documentation ------------------------------------------------------------------------
+
+// ---- 8. A secret decrypted on first use --------------------------------------------------------
+// The function's `WEBHOOK_SIGNING_KEY`, decrypted by the first `webhookSignature` in the sandbox:
+// each scenario as for `encrypt`, the first ask's `Decrypt` through the same call.
+
+fn sign() -> Value {
+    json!({"operation": "webhookSignature", "payload": "eyJldmVudCI6InB1c2gifQ=="})
+}
+
+/// Sends a signature request; its outcome and EMF line (the `n`th of the run, from 1).
+async fn sign_nth(h: &Harness, n: usize) -> (Outcome, Value) {
+    let out = h.emulator.invoke(&sign()).await;
+    (out, h.function.emf_wait(n).await[n - 1].clone())
+}
+
+#[tokio::test]
+async fn a_secret_first_asked_with_the_client_clock_60_minutes_off_is_decrypted_with_one_retry() {
+    for m in [-60i64, 60] {
+        let offset = (m * 60).to_string();
+        let h = Harness::start(&PROJECT, &[("KMS_CLOCK_OFFSET_SECONDS", offset.as_str())]).await;
+        let (first, line) = sign_nth(&h, 1).await;
+        first.ok();
+        assert_eq!(attempts(&line), 2, "{m} min: {line}");
+        assert!(line["SecretInitMs"].is_number(), "{m} min: {line}");
+        let (warm, line) = sign_nth(&h, 2).await;
+        warm.ok();
+        assert!(
+            line.get("KmsAttempts").is_none(),
+            "{m} min, warm: no KMS call: {line}"
+        );
+        assert_eq!(h.gate.requests(), 2, "{m} min");
+    }
+}
+
+#[tokio::test]
+async fn a_secret_first_asked_after_a_freeze_since_init_is_decrypted_then_and_only_then() {
+    let h = Harness::start(&PROJECT, &[]).await;
+    h.ready().await;
+    // Frozen between INIT and the first ask; KMS's clock moves on 10 minutes meanwhile.
+    signal(h.function.pid(), "-STOP");
+    h.gate.set_clock_offset(10 * 60);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    signal(h.function.pid(), "-CONT");
+    assert_eq!(h.gate.requests(), 0, "nothing decrypted in INIT");
+    let (out, line) = sign_nth(&h, 1).await;
+    out.ok();
+    assert!(attempts(&line) <= 2, "{line}");
+    assert!(line["SecretInitMs"].is_number(), "{line}");
+}
+
+#[tokio::test]
+async fn a_secret_decrypt_whose_signature_expires_in_flight_is_re_signed_once() {
+    let h = Harness::start(&PROJECT, &[]).await;
+    h.ready().await;
+    h.gate.arrive_late(1, Duration::from_secs(6 * 60));
+    let (out, line) = sign_nth(&h, 1).await;
+    out.ok();
+    assert_eq!(h.gate.rejected(), 1);
+    assert_eq!(attempts(&line), 2, "{line}");
+}
+
+#[tokio::test]
+async fn a_throttled_secret_decrypt_is_retried_and_one_beyond_the_budget_is_asked_again() {
+    let h = Harness::start(&PROJECT, &[]).await;
+    h.ready().await;
+    h.gate
+        .fail_next([Canned::throttling(), Canned::throttling()]);
+    let (out, line) = sign_nth(&h, 1).await;
+    out.ok();
+    assert_eq!(attempts(&line), 3, "{line}");
+    // Afresh, throttled beyond the budget: a typed error naming the variable, then the next ask
+    // decrypts (a failed decrypt is not kept).
+    let h = Harness::start(&PROJECT, &[]).await;
+    h.ready().await;
+    h.gate
+        .fail_next(std::iter::repeat_n(Canned::throttling(), 3));
+    let (out, _) = sign_nth(&h, 1).await;
+    assert_eq!(out.error_type(), "KmsThrottled", "{out:?}");
+    assert!(
+        out.error_message().starts_with("WEBHOOK_SIGNING_KEY: "),
+        "{out:?}"
+    );
+    sign_nth(&h, 2).await.0.ok();
+}
+
+#[tokio::test]
+async fn a_hung_kms_ends_the_first_ask_for_a_secret_before_the_deadline() {
+    let h = Harness::start(&PROJECT, &[]).await;
+    h.ready().await;
+    h.gate.hang(Some(Duration::from_secs(60)));
+    let started = Instant::now();
+    let body = serde_json::to_vec(&sign()).unwrap();
+    let out = h.emulator.invoke_raw(body, Duration::from_secs(4)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "answered after the deadline"
+    );
+    assert_eq!(out.error_type(), "DeadlineExceeded", "{out:?}");
+    h.gate.hang(None);
+    let n = h.function.emf_wait(1).await.len();
+    sign_nth(&h, n + 1).await.0.ok();
+}
 
 /// docs/signature-expired.md names these tests in its scenario table; a scenario added, renamed
 /// or removed on one side only fails here.

@@ -8,6 +8,7 @@
 // benchmark holds the process to one vCPU, so this is one thread running
 // AWS_LAMBDA_MAX_CONCURRENCY polling loops at once, sharing the handler and its clients.
 import { KMS, KMSClient, EncryptCommand, DecryptCommand } from "@aws-sdk/client-kms";
+import { createHmac } from "node:crypto";
 
 const api = `http://${process.env.AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime`;
 let client;
@@ -38,7 +39,32 @@ async function loadEnvelopes() {
   return { encrypt, decrypt, keyring, suiteId };
 }
 
+// The webhook's signing key, an encrypted environment variable: decrypted on first use and kept
+// (the Lambda console's pattern, lazily, as the npm packages for it do), never at INIT.
+let signingKey;
+
+function secret() {
+  signingKey ??= kms()
+    .send(
+      new DecryptCommand({
+        CiphertextBlob: Buffer.from(process.env.WEBHOOK_SIGNING_KEY, "base64"),
+        EncryptionContext: { LambdaFunctionName: process.env.AWS_LAMBDA_FUNCTION_NAME },
+      }),
+    )
+    .then((out) => Buffer.from(out.Plaintext))
+    .catch((e) => {
+      signingKey = undefined; // not kept: the next invocation tries again
+      throw e;
+    });
+  return signingKey;
+}
+
 async function handle(event) {
+  if (event.operation === "webhookSignature") {
+    const key = await secret();
+    const hex = createHmac("sha256", key).update(Buffer.from(event.payload, "base64")).digest("hex");
+    return { signature: `sha256=${hex}` };
+  }
   const keyId = event.keyId ?? process.env.KMS_KEY_ID;
   const context = event.encryptionContext;
   if (event.operation === "decrypt") {

@@ -236,7 +236,7 @@ struct Setup {
     cores: u64,
     /// Each slot's pause between an answer and its next invocation.
     gap: Duration,
-    /// `KMS_LAMBDA_BENCH_FLAVOR` for the function, if any.
+    /// `KMS_LAMBDA_PROBE_FLAVOR` for the kit's probe, if any.
     flavor: Option<&'static str>,
 }
 
@@ -294,7 +294,7 @@ async fn window_with(
     let emu = Arc::new(Emulator::start().await);
     let mut env = kms.function_env(peer, c, 2048);
     if let Some(flavor) = setup.flavor {
-        env.push(("KMS_LAMBDA_BENCH_FLAVOR", flavor.to_string()));
+        env.push(("KMS_LAMBDA_PROBE_FLAVOR", flavor.to_string()));
     }
     let mut args: Vec<&str> = Vec::new();
     let program = if setup.pinned {
@@ -651,7 +651,8 @@ pub fn mixed_header(reps: usize, n: usize) -> String {
 /// The warm path against a KMS that takes its time: CPU per warm 100-byte encrypt with KMS
 /// answering at once, after 5 ms and after 20 ms (`KMS_LAMBDA_BENCH_KMS_LATENCY_MS`), at
 /// concurrency 1 and 8 on one vCPU, every peer; beside it a control — the same process's
-/// invocations that call no KMS (`{"operation": "calls", "n": "0"}`), each slot pausing as long
+/// invocations that call no KMS (the kit's probe, `{"operation": "calls", "n": 0}`), each slot
+/// pausing as long
 /// between invocations, so that the process parks exactly as long with no request in flight; and
 /// on two vCPUs, the multi-thread runtime against the current-thread one at concurrency 8 and
 /// 64. Returns the markdown.
@@ -670,8 +671,7 @@ pub async fn latency(peers: &[Peer], reps: usize, window: usize, warmup: usize) 
     let window = crate::env_usize("KMS_LAMBDA_BENCH_MANAGED_WINDOW", window);
     let encrypt = &workloads(&kms.local)[0];
     let control =
-        serde_json::to_vec(&json!({"operation": "calls", "keyId": "alias/bench", "n": "0"}))
-            .unwrap();
+        serde_json::to_vec(&json!({"operation": "calls", "keyId": "alias/bench", "n": 0})).unwrap();
     let mut md = format!(
         "Conditions: {}, HTTPS to the local KMS (its answer held back by the latency), JSON logs, \
          {reps} processes per row (medians, min–max), each warmed up by {warmup} invocations, \
@@ -706,15 +706,18 @@ pub async fn latency(peers: &[Peer], reps: usize, window: usize, warmup: usize) 
         }
     }
     kms.set_latency(Duration::ZERO);
-    if let Some(rust) = peers
-        .iter()
-        .find(|p| p.name == "Rust")
-        .filter(|_| runs_part("control"))
-    {
+    // The probe, as the function's peer is configured: what the artefact must not have.
+    let probe = peers.iter().find(|p| p.name == "Rust").map(|rust| Peer {
+        name: "Rust (the kit's probe)",
+        program: crate::probe_binary(),
+        args: vec![],
+        env: rust.env.clone(),
+    });
+    if let Some(rust) = probe.as_ref().filter(|_| runs_part("control")) {
         md.push_str(
             "\nThe control: invocations that call no KMS, each slot pausing between them as long \
              as KMS took above (the process parks as long, with no request in flight).\n\n\
-             | Pause | Concurrency | CPU ms / inv (Rust, no KMS call) |\n|---|---|---|\n",
+             | Pause | Concurrency | CPU ms / inv (the kit's probe, no KMS call) |\n|---|---|---|\n",
         );
         for &l in &latencies {
             for c in [1usize, 8] {
@@ -744,17 +747,18 @@ pub async fn latency(peers: &[Peer], reps: usize, window: usize, warmup: usize) 
     if pinned {
         pin_self(&format!("0-{}", cpus - 1));
     }
-    if let Some(rust) = peers
-        .iter()
-        .find(|p| p.name == "Rust")
-        .filter(|_| runs_part("flavour"))
-    {
+    if let Some(rust) = probe.as_ref().filter(|_| runs_part("flavour")) {
+        let seal = serde_json::to_vec(&crate::as_seal(
+            &serde_json::from_slice::<serde_json::Value>(&encrypt.event).unwrap(),
+        ))
+        .unwrap();
         // Two vCPUs: the process and the harness share both cores.
         if cpus >= 2 {
             kms.set_latency(Duration::from_millis(5));
             md.push_str(
                 "\nTwo vCPUs (cgroup quota of two cores, nothing pinned: the harness shares them), \
-                 KMS latency 5 ms, 100-byte encrypts, the runtime's flavour forced:\n\n\
+                 KMS latency 5 ms, 100-byte encrypts (the kit's probe's `seal`), the runtime's \
+                 flavour forced:\n\n\
                  | Concurrency | Runtime flavour | CPU ms / inv | p50 ms | p99 ms | inv/s observed |\n\
                  |---|---|---|---|---|---|\n",
             );
@@ -769,7 +773,7 @@ pub async fn latency(peers: &[Peer], reps: usize, window: usize, warmup: usize) 
                     let x = cell_with(
                         &kms,
                         rust,
-                        &encrypt.event,
+                        &seal,
                         encrypt.name,
                         c,
                         window.max(10 * c),

@@ -3,7 +3,7 @@
 //! every function gets from the kit.
 
 use kms_lambda_kit::aws_sdk_kms::primitives::Blob;
-use kms_lambda_kit::{keys, operations};
+use kms_lambda_kit::{keys, operations, secrets};
 use kms_lambda_kit::{non_empty, Bytes, Context, Ctx, Error, Function, Key, KeyId, Operation};
 use kms_lambda_kit::{ErrorType, Limit, SecretBytes};
 use serde::{Deserialize, Serialize};
@@ -11,6 +11,13 @@ use serde::{Deserialize, Serialize};
 keys! {
     /// Encrypts the probe's payloads.
     DATA: "KMS_KEY_ID", SymmetricDefault, EncryptDecrypt;
+    /// Encrypts the probe's secret.
+    VAULT: "KMS_VAULT_KEY_ID", SymmetricDefault, EncryptDecrypt;
+}
+
+secrets! {
+    /// A secret for the kit's tests of secrets: `secretLength` asks for it.
+    PROBE_SECRET: "KIT_PROBE_SECRET", VAULT;
 }
 
 pub mod seal {
@@ -134,6 +141,36 @@ pub mod calls {
     }
 }
 
+pub mod secret_length {
+    //! `secretLength`: asks for the probe's secret and answers its length (never the secret) —
+    //! `{"operation": "secretLength"}` → `{"bytes": 42}`.
+    use super::*;
+
+    /// The event.
+    #[derive(Deserialize)]
+    pub struct SecretLength {}
+
+    /// The answer.
+    #[derive(Serialize)]
+    pub struct Length {
+        bytes: usize,
+    }
+
+    impl Operation for SecretLength {
+        const NAME: &'static str = "secretLength";
+        const KEY: &'static Key = &VAULT;
+        const IAM_ACTIONS: &'static [&'static str] = &[];
+        type Answer = Length;
+
+        async fn run(self, cx: &Ctx<'_>) -> Result<Length, Error> {
+            let secret = cx.secret(&PROBE_SECRET).await?;
+            Ok(Length {
+                bytes: secret.len(),
+            })
+        }
+    }
+}
+
 pub mod panic {
     //! `panic`: panics — `{"operation": "panic"}` → an `Internal` error, and the sandbox keeps
     //! serving.
@@ -158,8 +195,9 @@ pub mod panic {
 operations! {
     seal::Seal,
     calls::Calls,
+    secret_length::SecretLength,
     panic::Panic,
 }
 
 /// The probe.
-pub const FUNCTION: Function = Function::new("kit-probe", KEYS, OPERATIONS);
+pub const FUNCTION: Function = Function::new("kit-probe", KEYS, OPERATIONS).secrets(SECRETS);

@@ -6,8 +6,9 @@
 //! deployment at start-up with one line naming the variable, instead of failing the first
 //! customer request.
 
+use crate::event::base64::decode_base64;
 use crate::event::LAMBDA_PAYLOAD_LIMIT;
-use crate::key::{check_key_id, Key};
+use crate::key::{check_key_id, Key, Secret};
 use crate::memory::MemoryPlan;
 use std::fmt;
 use std::time::Duration;
@@ -18,6 +19,12 @@ pub struct Config {
     /// The default key of each kind in the key table (`KMS_KEY_ID`, …): the key an operation of
     /// that kind uses when its event names none.
     pub keys: Vec<(&'static Key, String)>,
+    /// Each secret of the secrets table, as its variable holds it: a KMS ciphertext, decrypted
+    /// on first use (never here).
+    pub secrets: Vec<(&'static Secret, Vec<u8>)>,
+    /// The function's name (`AWS_LAMBDA_FUNCTION_NAME`, which Lambda sets): the encryption
+    /// context its secrets were encrypted under.
+    pub function_name: Option<String>,
     /// Total attempts per KMS call, first try included (`KMS_MAX_ATTEMPTS`).
     pub max_attempts: u32,
     /// Fixed offset added to the signing clock (`KMS_CLOCK_OFFSET_SECONDS`), the equivalent of
@@ -98,15 +105,19 @@ const MAX_CLOCK_OFFSET_SECONDS: i64 = 24 * 60 * 60;
 const MAX_CACHE_AGE_SECONDS: i64 = 24 * 60 * 60;
 
 impl Config {
-    /// Reads the process environment; `keys` is the key table (`ops::KEYS`), whose variables
-    /// are all required.
-    pub fn from_env(keys: &[&'static Key]) -> Result<Self, ConfigError> {
-        Self::from_lookup(keys, |name| std::env::var(name).ok())
+    /// Reads the process environment; `keys` is the key table (`ops::KEYS`) and `secrets` the
+    /// secrets table (`ops::SECRETS`), whose variables are all required.
+    pub fn from_env(
+        keys: &[&'static Key],
+        secrets: &[&'static Secret],
+    ) -> Result<Self, ConfigError> {
+        Self::from_lookup(keys, secrets, |name| std::env::var(name).ok())
     }
 
     /// Reads configuration through `get`, so tests need not touch the process environment.
     pub fn from_lookup(
         keys: &[&'static Key],
+        secrets: &[&'static Secret],
         get: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let keys = keys
@@ -132,6 +143,20 @@ impl Config {
                 Ok((*key, id))
             })
             .collect::<Result<Vec<_>, _>>()?;
+
+        let function_name = get("AWS_LAMBDA_FUNCTION_NAME").filter(|n| !n.trim().is_empty());
+        let secrets = secrets
+            .iter()
+            .map(|secret| Ok((*secret, ciphertext_of(secret, get(secret.variable))?)))
+            .collect::<Result<Vec<_>, ConfigError>>()?;
+        if !secrets.is_empty() && function_name.is_none() {
+            return Err(ConfigError {
+                variable: "AWS_LAMBDA_FUNCTION_NAME",
+                reason: "is required to decrypt the function's secrets, which were encrypted for \
+                         it (Lambda sets it)"
+                    .into(),
+            });
+        }
 
         let max_attempts = parse_int(&get, "KMS_MAX_ATTEMPTS", 3, 1, 10)? as u32;
         // Managed Instances accept 1 to 1,600 per execution environment.
@@ -237,6 +262,8 @@ impl Config {
 
         Ok(Config {
             keys,
+            secrets,
+            function_name,
             max_attempts,
             clock_offset_seconds,
             metrics_namespace,
@@ -258,6 +285,42 @@ impl Config {
             .find(|(k, _)| std::ptr::eq(*k, kind))
             .map(|(_, id)| id.as_str())
     }
+}
+
+/// The ciphertext a secret's variable holds: base64 of a KMS ciphertext (1 to 6,144 bytes, not
+/// an AWS Encryption SDK message, at least 16: a ciphertext carries its IV and tag). Never its
+/// value in a message: only what is wrong, and how to make a right one.
+fn ciphertext_of(secret: &Secret, value: Option<String>) -> Result<Vec<u8>, ConfigError> {
+    let how = format!(
+        "encrypt the {} secret for this function: aws kms encrypt --key-id <the {} key, {}> \
+         --encryption-context LambdaFunctionName=<the function's name> --plaintext fileb://<a \
+         file> --query CiphertextBlob --output text",
+        secret.name, secret.key.name, secret.key.variable
+    );
+    let wrong = |what: String| ConfigError {
+        variable: secret.variable,
+        reason: format!("{what}: {how}"),
+    };
+    let text = value.unwrap_or_default();
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(wrong("is required, the base64 of a KMS ciphertext".into()));
+    }
+    let blob =
+        decode_base64(text).map_err(|why| wrong(format!("is not standard base64 ({why})")))?;
+    let envelope = matches!(blob.as_slice(), [0x02, _, ..] | [0x01, 0x80, ..]);
+    if envelope || !(16..=6144).contains(&blob.len()) {
+        return Err(wrong(format!(
+            "decodes to {} bytes{}, which is no KMS ciphertext (16 to 6,144 bytes)",
+            blob.len(),
+            if envelope {
+                " of an AWS Encryption SDK message"
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(blob)
 }
 
 fn parse_int(
@@ -313,7 +376,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        Config::from_lookup(keys, |k| map.get(k).cloned())
+        Config::from_lookup(keys, &[], |k| map.get(k).cloned())
     }
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
@@ -441,6 +504,56 @@ mod tests {
         assert_eq!(
             config(&[("KMS_KEY_ID", "  ")]).unwrap_err().variable,
             "KMS_KEY_ID"
+        );
+    }
+
+    #[test]
+    fn a_secret_is_a_base64_kms_ciphertext_named_by_its_variable_and_never_echoed() {
+        use crate::key::Secret;
+        static HOOK: Secret = Secret::new("HOOK", "HOOK_SECRET", &DATA, " Signs.");
+        let blob = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [1u8; 64]);
+        let with = |value: Option<&str>, function: Option<&str>| {
+            let mut vars: HashMap<String, String> = [("KMS_KEY_ID", KEY)]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            if let Some(v) = value {
+                vars.insert("HOOK_SECRET".into(), v.into());
+            }
+            if let Some(f) = function {
+                vars.insert("AWS_LAMBDA_FUNCTION_NAME".into(), f.into());
+            }
+            Config::from_lookup(&[&DATA], &[&HOOK], |k| vars.get(k).cloned())
+        };
+        let c = with(Some(&blob), Some("fn")).unwrap();
+        assert_eq!(c.secrets[0].1, [1u8; 64]);
+        assert_eq!(c.function_name.as_deref(), Some("fn"));
+        for (value, said) in [
+            (None, "is required"),
+            (Some("   "), "is required"),
+            (Some("secret-text!"), "is not standard base64"),
+            (Some("aGk="), "decodes to 2 bytes"),
+            (
+                Some("AgR4rx2jBGdEzExvjiBKOXYwuUPrkvSmdiz6iZQr+1JS/IMAGQACAA=="),
+                "AWS Encryption SDK message",
+            ),
+        ] {
+            let e = with(value, Some("fn")).unwrap_err();
+            assert_eq!(e.variable, "HOOK_SECRET", "{value:?}");
+            assert!(e.reason.contains(said), "{value:?}: {e}");
+            assert!(
+                e.reason
+                    .contains("--encryption-context LambdaFunctionName="),
+                "{e}"
+            );
+            assert!(!e.to_string().contains("secret-text"), "{e}");
+        }
+        let e = with(Some(&blob), None).unwrap_err();
+        assert_eq!(e.variable, "AWS_LAMBDA_FUNCTION_NAME");
+        assert!(with(None, None).is_err());
+        assert!(
+            config(&[("KMS_KEY_ID", KEY)]).unwrap().secrets.is_empty(),
+            "none declared, none read"
         );
     }
 

@@ -18,7 +18,7 @@
 
 use crate::config::Config;
 use crate::handler::App;
-use crate::key::Key;
+use crate::key::{Key, Secret};
 use crate::kms::client::SdkClientBuilder;
 use crate::kms::lazy::BuildClient;
 use crate::operation::Entry;
@@ -45,6 +45,7 @@ pub struct Function {
     name: &'static str,
     keys: &'static [&'static Key],
     operations: &'static [Entry],
+    secrets: &'static [&'static Secret],
 }
 
 impl Function {
@@ -59,7 +60,14 @@ impl Function {
             name,
             keys,
             operations,
+            secrets: &[],
         }
+    }
+
+    /// The function's secrets (`SECRETS`, from `secrets!`): environment variables holding KMS
+    /// ciphertexts, checked at start-up and decrypted on first use.
+    pub const fn secrets(self, secrets: &'static [&'static Secret]) -> Function {
+        Function { secrets, ..self }
     }
 
     /// Runs the function: the INIT story of the module documentation, then the runtime loop.
@@ -86,10 +94,13 @@ impl Function {
     /// Step 2 of the INIT story: the tables checked, the configuration read.
     #[doc(hidden)]
     pub fn configure(&self) -> Result<Config, String> {
-        if let Some(problem) = problems(self.keys, self.operations).into_iter().next() {
+        if let Some(problem) = problems(self.keys, self.operations, self.secrets)
+            .into_iter()
+            .next()
+        {
             return Err(format!("the tables of src/ops/mod.rs: {problem}"));
         }
-        let config = Config::from_env(self.keys).map_err(|e| e.to_string())?;
+        let config = Config::from_env(self.keys, self.secrets).map_err(|e| e.to_string())?;
         tracing::debug!(keys = ?config.keys, max_attempts = config.max_attempts, "configuration loaded");
         Ok(config)
     }
@@ -133,6 +144,16 @@ impl Function {
         self.operations
     }
 
+    /// Its secrets.
+    pub fn secrets_table(&self) -> &'static [&'static Secret] {
+        self.secrets
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
     fn fail(&self, why: impl std::fmt::Display) -> ExitCode {
         eprintln!("{}: {why}", self.name);
         ExitCode::FAILURE
@@ -142,8 +163,14 @@ impl Function {
 /// What is wrong with the tables, one line each naming the row and the fix; empty when they are
 /// consistent: unique operation names made of letters and digits, event types whose fields the
 /// kit can read, IAM actions that are KMS action names, every operation's kind of key a row of
-/// `keys!`, unique key names and variables, each kind's purpose stated.
-pub(crate) fn problems(keys: &[&'static Key], operations: &[Entry]) -> Vec<String> {
+/// `keys!`, unique key names and variables, each kind's purpose stated; each secret's kind of key
+/// a row of `keys!` that no operation is granted `kms:Decrypt` on (the secrets' condition would
+/// be moot), unique secret names and variables, each secret's purpose stated.
+pub(crate) fn problems(
+    keys: &[&'static Key],
+    operations: &[Entry],
+    secrets: &[&'static Secret],
+) -> Vec<String> {
     let mut problems = Vec::new();
     let mut names = std::collections::BTreeSet::new();
     for row in operations {
@@ -202,6 +229,46 @@ pub(crate) fn problems(keys: &[&'static Key], operations: &[Entry]) -> Vec<Strin
             problems.push(format!(
                 "key {} has no doc comment saying what it is for",
                 a.name
+            ));
+        }
+    }
+    for (i, secret) in secrets.iter().enumerate() {
+        if !keys.iter().any(|k| std::ptr::eq(*k, secret.key)) {
+            problems.push(format!(
+                "secret {} is encrypted with the {} key, which is no row of keys!: add its row",
+                secret.name, secret.key.name
+            ));
+        }
+        for op in operations
+            .iter()
+            .filter(|o| std::ptr::eq(o.key(), secret.key))
+        {
+            if op.iam_actions().contains(&"kms:Decrypt") {
+                problems.push(format!(
+                    "secret {} is encrypted with the {} key, which {} may decrypt anything with: \
+                     the role could then decrypt what is not this function's; give secrets a \
+                     kind of key of their own",
+                    secret.name,
+                    secret.key.name,
+                    op.name()
+                ));
+            }
+        }
+        let taken = keys.iter().any(|k| k.variable == secret.variable);
+        if taken
+            || secrets[..i]
+                .iter()
+                .any(|s| s.name == secret.name || s.variable == secret.variable)
+        {
+            problems.push(format!(
+                "secret {} shares its name or its variable ({}) with another row",
+                secret.name, secret.variable
+            ));
+        }
+        if secret.purpose.trim().is_empty() {
+            problems.push(format!(
+                "secret {} has no doc comment saying what it is for",
+                secret.name
             ));
         }
     }

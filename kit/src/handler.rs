@@ -18,6 +18,7 @@ use crate::kms::metrics::{emf_line, EmfContext, Recorder};
 use crate::memory::MemoryBudget;
 use crate::operation::{dispatch, Ctx, Dispatched, Entry, Request};
 use crate::reply::Reply;
+use crate::secrets::Secrets;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub(crate) struct App<B: BuildClient<Client = aws_sdk_kms::Client>> {
     config: Config,
     kms: LazyClient<B>,
     data_keys: DataKeyCache,
+    secrets: Secrets,
     inbox: Inbox,
     cold: AtomicBool,
     emit: fn(&str),
@@ -53,6 +55,7 @@ impl<B: BuildClient<Client = aws_sdk_kms::Client>> App<B> {
         Arc::new(App {
             operations,
             data_keys: DataKeyCache::new(config.data_key_cache),
+            secrets: Secrets::new(&config),
             config,
             kms: LazyClient::new(builder),
             inbox: Inbox::default(),
@@ -76,6 +79,12 @@ impl<B: BuildClient<Client = aws_sdk_kms::Client>> App<B> {
             self.config.deadline_margin,
             self.inbox.clone(),
         )
+    }
+
+    /// The secrets (the kit's tests count what they hold).
+    #[cfg(test)]
+    pub(crate) fn secrets(&self) -> &Secrets {
+        &self.secrets
     }
 
     /// The lazy client (the test support counts its builds).
@@ -190,7 +199,7 @@ impl<B: BuildClient<Client = aws_sdk_kms::Client>> App<B> {
         // operation, however many calls it makes and whatever else it waits for.
         let until = tokio::time::Instant::now() + left;
         let kms = Kms::new(acquired.client, until, recorder.clone(), request.key());
-        let cx = Ctx::new(&kms, &self.config, &self.data_keys);
+        let cx = Ctx::new(&kms, &self.config, &self.data_keys, &self.secrets);
         let operation = request.operation();
         tokio::time::timeout_at(until, request.run(&cx))
             .await
@@ -228,9 +237,10 @@ impl<F: std::future::Future> std::future::Future for CatchUnwind<F> {
     }
 }
 
-/// SnapStart: drop the client (its pooled connections and the clock skew it learned) and the
-/// cached data keys, and prepare the SDK configuration and HTTPS connector again, before the
-/// snapshot and again after restore. With the lazy cell nothing is built or sent before the
+/// SnapStart: drop the client (its pooled connections and the clock skew it learned), the
+/// cached data keys and the decrypted secrets, and prepare the SDK configuration and HTTPS
+/// connector again, before the snapshot and again after restore: a snapshot never holds a
+/// plaintext, and the first ask after restore decrypts again. With the lazy cell nothing is built or sent before the
 /// snapshot, unless a copy of this template adds priming; then this hook is what keeps
 /// connections, a learned skew and configuration read on another host at another time out of
 /// the restored sandbox.
@@ -255,10 +265,11 @@ impl<B: BuildClient<Client = aws_sdk_kms::Client>> App<B> {
         let had_client = self.kms.is_built();
         self.kms.reset();
         self.data_keys.clear();
+        self.secrets.forget();
         self.kms.builder().refresh().await;
         tracing::info!(
             had_client,
-            "SnapStart: dropped the KMS client and cached data keys and prepared the SDK configuration again {when}"
+            "SnapStart: dropped the KMS client, cached data keys and decrypted secrets and prepared the SDK configuration again {when}"
         );
     }
 }
@@ -401,16 +412,125 @@ mod tests {
             }
         }
 
+        /// A secret, encrypted with a key of the MAC kind (the in-memory KMS cares not).
+        pub static HOOK: crate::Secret = crate::Secret::new(
+            "HOOK",
+            "HOOK_SECRET",
+            &crate::key::test_kinds::MAC,
+            " A test's.",
+        );
+
+        /// `{"operation": "reveal"}`: the length of the secret `HOOK` (never the secret).
+        #[derive(Deserialize)]
+        pub struct Reveal {}
+
+        #[derive(Serialize)]
+        pub struct Revealed {
+            bytes: usize,
+        }
+
+        impl Operation for Reveal {
+            const NAME: &'static str = "reveal";
+            const KEY: &'static Key = &crate::key::test_kinds::MAC;
+            const IAM_ACTIONS: &'static [&'static str] = &[];
+            type Answer = Revealed;
+            async fn run(self, cx: &Ctx<'_>) -> Result<Revealed, Error> {
+                Ok(Revealed {
+                    bytes: cx.secret(&HOOK).await?.len(),
+                })
+            }
+        }
+
         pub static TABLE: &[Entry] = &[
             Entry::of::<Seal>("seal"),
             Entry::of::<Check>("check"),
             Entry::of::<Open>("open"),
             Entry::of::<Orphan>("orphan"),
+            Entry::of::<Reveal>("reveal"),
         ];
     }
 
     fn probe_app() -> (MemoryApp, MemoryKms) {
-        app_of(probe::TABLE, &[&probe::DATA], &[])
+        app_of(probe::TABLE, &[&probe::DATA], &[], &[])
+    }
+
+    /// The probe with a secret, `HOOK`, encrypted with the MAC kind's key.
+    fn secret_app(vars: &[(&str, &str)]) -> (MemoryApp, MemoryKms) {
+        use crate::key::test_kinds::MAC;
+        app_of(probe::TABLE, &[&probe::DATA, &MAC], &[&probe::HOOK], vars)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sixty_four_concurrent_first_asks_decrypt_once_and_later_asks_never() {
+        let (app, kms) = secret_app(&[]);
+        let app = Arc::new(app);
+        let value = crate::testing::memory::secret_value(&probe::HOOK);
+        let asks: Vec<_> = (0..64)
+            .map(|_| {
+                let app = app.clone();
+                tokio::spawn(async move { app.call(json!({"operation": "reveal"})).await })
+            })
+            .collect();
+        for ask in asks {
+            assert_eq!(ask.await.unwrap().unwrap()["bytes"], value.len());
+        }
+        assert_eq!(
+            kms.calls(),
+            ["Decrypt alias/mac"],
+            "one Decrypt for 64 first asks"
+        );
+        for _ in 0..5 {
+            app.call(json!({"operation": "reveal"})).await.unwrap();
+        }
+        assert_eq!(kms.calls().len(), 1, "a later ask costs no KMS call");
+        assert_eq!(app.app().secrets().held(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_never_holds_a_secret_and_the_first_ask_after_restore_decrypts_again() {
+        use lambda_runtime::SnapStartResource;
+        let (app, kms) = secret_app(&[]);
+        app.call(json!({"operation": "reveal"})).await.unwrap();
+        assert_eq!(app.app().secrets().held(), 1);
+        app.app().before_snapshot().await.unwrap();
+        assert_eq!(
+            app.app().secrets().held(),
+            0,
+            "forgotten before the snapshot"
+        );
+        app.app().after_restore().await.unwrap();
+        app.call(json!({"operation": "reveal"})).await.unwrap();
+        assert_eq!(
+            kms.calls(),
+            ["Decrypt alias/mac", "Decrypt alias/mac"],
+            "decrypted again after restore"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_decrypt_is_configuration_naming_the_variable_and_the_next_ask_tries_again() {
+        let other = crate::testing::memory::secret_ciphertext("alias/mac", "another-function", "x");
+        let (app, kms) = secret_app(&[("HOOK_SECRET", &other)]);
+        for _ in 0..2 {
+            let e = app.call(json!({"operation": "reveal"})).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorType::Configuration, "{e}");
+            assert!(e.message().starts_with("HOOK_SECRET: "), "{e}");
+        }
+        assert_eq!(kms.calls().len(), 2, "a failed decrypt is not kept");
+        assert_eq!(app.app().secrets().held(), 0);
+        // The key disabled for a moment (not retried), then enabled again: the first ask fails
+        // with KMS's own error, named by the variable; the next decrypts.
+        let (app, kms) = secret_app(&[]);
+        kms.answer_next(
+            "Decrypt",
+            400,
+            r#"{"__type":"DisabledException","message":"key is disabled"}"#,
+        );
+        let e = app.call(json!({"operation": "reveal"})).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorType::KmsKeyUnavailable, "{e}");
+        assert!(e.message().starts_with("HOOK_SECRET: decrypting"), "{e}");
+        app.call(json!({"operation": "reveal"})).await.unwrap();
+        assert_eq!(kms.calls().len(), 2, "the next ask decrypted again");
     }
 
     #[tokio::test]

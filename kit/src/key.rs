@@ -1,4 +1,5 @@
-//! Kinds of KMS key, declared like operations, and the syntax of a key reference.
+//! Kinds of KMS key and the secrets they encrypt, declared like operations, and the syntax of a
+//! key reference.
 //!
 //! An operation names the kind of key it uses ([`Operation::KEY`](super::operation::Operation)),
 //! a row of the `keys!` table in `src/ops/mod.rs`. That row is all a new kind of key takes:
@@ -53,16 +54,7 @@ impl Key {
     /// `ENCRYPTION` → `Encryption`, `WEBHOOK_MAC` → `WebhookMac`: the prefix of its resources
     /// and outputs in `template.yaml`.
     pub fn pascal(&self) -> String {
-        self.name
-            .split('_')
-            .map(|w| {
-                let lower = w.to_ascii_lowercase();
-                let mut chars = lower.chars();
-                chars.next().map_or_else(String::new, |c| {
-                    c.to_ascii_uppercase().to_string() + chars.as_str()
-                })
-            })
-            .collect()
+        pascal(self.name)
     }
 
     /// `WEBHOOK_MAC` → `webhook-mac`: its alias's suffix.
@@ -80,6 +72,19 @@ impl Key {
     pub fn rotates(&self) -> bool {
         self.spec == KeySpec::SymmetricDefault && self.usage == KeyUsageType::EncryptDecrypt
     }
+}
+
+/// `SCREAMING_SNAKE` → `ScreamingSnake`.
+fn pascal(name: &str) -> String {
+    name.split('_')
+        .map(|w| {
+            let lower = w.to_ascii_lowercase();
+            let mut chars = lower.chars();
+            chars.next().map_or_else(String::new, |c| {
+                c.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect()
 }
 
 /// `a key of spec HMAC_256 and usage GENERATE_VERIFY_MAC (the WEBHOOK_MAC key, KMS_MAC_KEY_ID)`:
@@ -129,6 +134,87 @@ macro_rules! keys {
 
         /// Every kind of key the operations use, in the order `template.yaml` lists them.
         pub static KEYS: &[&$crate::Key] = &[$(&$name),+];
+    };
+}
+
+/// A secret a function keeps in an environment variable, encrypted client-side with a KMS key
+/// of one kind under the encryption context `{"LambdaFunctionName": <the function's name>}` (as
+/// Lambda's console encryption helpers do): a row of `secrets!`. An operation asks for it with
+/// [`Ctx::secret`](crate::Ctx::secret); the kit decrypts it on the first ask in the sandbox,
+/// never in INIT.
+#[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Secret {
+    /// Its name in the table, in `SCREAMING_SNAKE_CASE` (`WEBHOOK_SIGNING_KEY`).
+    pub name: &'static str,
+    /// The environment variable that holds its ciphertext, base64 (`WEBHOOK_SIGNING_KEY`).
+    pub variable: &'static str,
+    /// The kind of key that encrypted it: a row of `keys!`. The role may decrypt with that
+    /// kind's key only under this function's name (`make template` writes the condition).
+    pub key: &'static Key,
+    /// What it is for: the row's doc comment.
+    pub purpose: &'static str,
+}
+
+impl Secret {
+    /// A secret (what `secrets!` writes).
+    #[doc(hidden)]
+    pub const fn new(
+        name: &'static str,
+        variable: &'static str,
+        key: &'static Key,
+        purpose: &'static str,
+    ) -> Secret {
+        Secret {
+            name,
+            variable,
+            key,
+            purpose,
+        }
+    }
+
+    /// `WEBHOOK_SIGNING_KEY` → `WebhookSigningKey`: the prefix of its parameter in
+    /// `template.yaml`.
+    pub fn pascal(&self) -> String {
+        pascal(self.name)
+    }
+}
+
+/// Declares the secrets, each a `pub static` [`Secret`], and `SECRETS`, the table of them (it
+/// may be empty):
+///
+/// ```
+/// kms_lambda_kit::keys! {
+///     /// Encrypts the function's secrets, which only this function may decrypt.
+///     ENV_SECRETS: "KMS_ENV_SECRETS_KEY_ID", SymmetricDefault, EncryptDecrypt;
+/// }
+/// kms_lambda_kit::secrets! {
+///     /// Signs webhook payloads.
+///     WEBHOOK_SIGNING_KEY: "WEBHOOK_SIGNING_KEY", ENV_SECRETS;
+/// }
+/// assert_eq!(SECRETS[0].variable, "WEBHOOK_SIGNING_KEY");
+/// assert_eq!(WEBHOOK_SIGNING_KEY.key.name, "ENV_SECRETS");
+/// ```
+///
+/// From it the kit checks at start-up that each variable holds a base64 KMS ciphertext (or the
+/// function refuses to start, naming it), and `make template` writes into `template.yaml` its
+/// variable (from a `NoEcho` parameter) and the role's permission to decrypt it — `kms:Decrypt`
+/// on its kind's key, only with the encryption context of this function's name.
+#[macro_export]
+macro_rules! secrets {
+    () => {
+        /// The function's secrets: none.
+        pub static SECRETS: &[&$crate::Secret] = &[];
+    };
+    ($($(#[doc = $doc:literal])+ $name:ident: $variable:literal, $key:ident;)+) => {
+        $(
+            $(#[doc = $doc])+
+            pub static $name: $crate::Secret =
+                $crate::Secret::new(stringify!($name), $variable, &$key, concat!($($doc),+));
+        )+
+
+        /// The function's secrets, in the order `template.yaml` lists them.
+        pub static SECRETS: &[&$crate::Secret] = &[$(&$name),+];
     };
 }
 

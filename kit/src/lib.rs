@@ -98,7 +98,8 @@
 //! 4. `config`: the settings, from the environment, in INIT;
 //! 5. `kms`: the lazily built client, the per-invocation [`Kms`] handle, the clock-skew-aware
 //!    retry policy, the init-to-send metrics;
-//! 6. `envelope`: payloads above KMS's 4 KiB in the AWS Encryption SDK message format;
+//! 6. `envelope`, `secrets`: payloads above KMS's 4 KiB in the AWS Encryption SDK message
+//!    format; the function's [`Secret`]s, each decrypted once, on first use;
 //! 7. `operation`, `reply`: the [`Operation`] trait, the [`Ctx`] it runs with, the
 //!    [`operations!`] table; the answer on its way out;
 //! 8. `handler`: one invocation from event to answer and its EMF line;
@@ -125,6 +126,7 @@ mod memory;
 mod operation;
 mod reply;
 mod secret;
+mod secrets;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 #[cfg(feature = "tools")]
@@ -138,7 +140,7 @@ pub use error::{Error, ErrorType};
 pub use event::types::{Bytes, Context, KeyId, Limit};
 pub use event::LAMBDA_PAYLOAD_LIMIT;
 pub use function::Function;
-pub use key::Key;
+pub use key::{Key, Secret};
 pub use kms::call::{non_empty, required, Kms, KmsRequest};
 pub use operation::{Ctx, Entry, Operation};
 pub use secret::SecretBytes;

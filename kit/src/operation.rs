@@ -22,14 +22,17 @@ use crate::error::{Error, ErrorType};
 use crate::event::de::{self, fields_of};
 use crate::event::types::Context;
 use crate::event::Event;
-use crate::key::Key;
+use crate::key::{Key, Secret};
 use crate::kms::call::Kms;
 use crate::reply::Reply;
+use crate::secret::SecretBytes;
+use crate::secrets::Secrets;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 /// One operation: the event it takes (the type itself, `#[derive(Deserialize)]`), which key it
 /// uses, what it may call and what it answers.
@@ -104,14 +107,21 @@ pub struct Ctx<'a> {
     pub kms: &'a Kms,
     config: &'a Config,
     data_keys: &'a DataKeyCache,
+    secrets: &'a Secrets,
 }
 
 impl<'a> Ctx<'a> {
-    pub(crate) fn new(kms: &'a Kms, config: &'a Config, data_keys: &'a DataKeyCache) -> Self {
+    pub(crate) fn new(
+        kms: &'a Kms,
+        config: &'a Config,
+        data_keys: &'a DataKeyCache,
+        secrets: &'a Secrets,
+    ) -> Self {
         Ctx {
             kms,
             config,
             data_keys,
+            secrets,
         }
     }
 }
@@ -152,6 +162,21 @@ impl Ctx<'_> {
     ) -> Result<Opened, Error> {
         let policy = self.config.commitment;
         envelope::open_for(self.kms, self.data_keys, policy, key, ciphertext, stated).await
+    }
+
+    /// A secret of the function's `secrets!` table, decrypted: by the first ask in the sandbox —
+    /// one KMS `Decrypt`, however many invocations ask at once, bounded by this invocation's
+    /// deadline and reported on its EMF line (`SecretInitMs`) — and held for the later asks,
+    /// which cost no KMS call. A ciphertext KMS refuses for this function is `Configuration`,
+    /// naming the variable; a failed decrypt is tried again by the next ask. The plaintext is
+    /// wiped when the last holder drops it, and never printed.
+    ///
+    /// ```ignore
+    /// let signing_key = cx.secret(&WEBHOOK_SIGNING_KEY).await?;
+    /// let tag = aws_lc_rs::hmac::sign(&aws_lc_rs::hmac::Key::new(HMAC_SHA256, &signing_key), payload);
+    /// ```
+    pub async fn secret(&self, secret: &'static Secret) -> Result<Arc<SecretBytes>, Error> {
+        self.secrets.ask(secret, self.kms, self.config).await
     }
 
     /// The key the event asked for, or the default key of the operation's kind (`KMS_KEY_ID`

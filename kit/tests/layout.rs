@@ -70,7 +70,7 @@ const LAYERS: &[&[&str]] = &[
     &["memory"],
     &["config"],
     &["kms"],
-    &["envelope"],
+    &["envelope", "secrets"],
     &["operation", "reply"],
     &["handler"],
     &["function"],

@@ -212,6 +212,37 @@ def deploy(pid, url, bootstrap, state_path):
         log(f"key {name}: {got[0]} for {got[1]}, alias {keys[name]['alias']}")
     arns = {k["arn"]: name for name, k in keys.items()}
 
+    # The secrets. The stack was created with their parameters empty (a function of it refuses to
+    # start, naming the variable), as a first `make deploy` creates it: the key that encrypts
+    # them is the stack's own. Then, as a user does: each value encrypted with that key for the
+    # stack's function (`aws kms encrypt … --encryption-context LambdaFunctionName=<name>`), and
+    # the stack updated with the ciphertexts (`sam deploy --parameter-overrides`). Beside each,
+    # the same value encrypted for another function, for the refusals.
+    secrets = declared_secrets()
+    if secrets:
+        import base64
+
+        for s in secrets:
+            s["key_arn"] = keys[s["key"]]["arn"]
+            for field, function in (("ciphertext", outputs["FunctionName"]), ("other_ciphertext", OTHER_FUNCTION)):
+                blob = kms.encrypt(KeyId=s["key_arn"], Plaintext=secret_value(s).encode(),
+                                   EncryptionContext={"LambdaFunctionName": function})["CiphertextBlob"]
+                s[field] = base64.b64encode(blob).decode()
+        cfn.update_stack(
+            StackName=STACK, UsePreviousTemplate=True,
+            Parameters=[{"ParameterKey": s["parameter"], "ParameterValue": s["ciphertext"]} for s in secrets],
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+        )
+        for _ in range(600):
+            stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+            if not stack["StackStatus"].endswith("IN_PROGRESS"):
+                break
+            time.sleep(0.1)
+        if stack["StackStatus"] != "UPDATE_COMPLETE":
+            fail(f"the stack's update with the secrets: {stack['StackStatus']}")
+        log("secrets: " + ", ".join(f"{s['variable']} encrypted with {s['key']} for {outputs['FunctionName']}"
+                                    for s in secrets) + "; the stack updated with them (UPDATE_COMPLETE)")
+
     lam = client("lambda", url, admin)
     conf = lam.get_function_configuration(FunctionName=outputs["FunctionName"])
     env = conf.get("Environment", {}).get("Variables", {})
@@ -226,10 +257,13 @@ def deploy(pid, url, bootstrap, state_path):
     function = [r for r in cfn_template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"][0]
     checks["Architectures"] = (conf.get("Architectures"), function["Properties"].get("Architectures"))
     checks["Architectures (template)"] = (function["Properties"].get("Architectures"), ["arm64"])
-    # Every variable the template sets to a key's ARN holds that key's ARN.
+    # Every variable the template sets to a key's ARN holds that key's ARN, and each secret's
+    # the ciphertext it was given.
     for var, value in function["Properties"]["Environment"]["Variables"].items():
         if isinstance(value, dict) and value.get("Fn::GetAtt", [None])[0] in keys:
             checks[var] = (env.get(var), keys[value["Fn::GetAtt"][0]]["arn"])
+    for s in secrets:
+        checks[s["variable"]] = (env.get(s["variable"]), s["ciphertext"])
     wrong = {k: v for k, v in checks.items() if v[0] != v[1]}
     if wrong:
         fail(f"deployed configuration differs (got, expected): {wrong}")
@@ -257,13 +291,22 @@ def deploy(pid, url, bootstrap, state_path):
         for st in (doc["Statement"] if isinstance(doc["Statement"], list) else [doc["Statement"]]):
             actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
             if any(a.startswith("kms:") for a in actions):
-                statements.append({"policy": name, "sid": st.get("Sid"), "actions": actions, "resource": st["Resource"]})
+                statements.append({"policy": name, "sid": st.get("Sid"), "actions": actions,
+                                   "resource": st["Resource"], "condition": st.get("Condition")})
     if not statements:
         fail("the role has no KMS statement")
     for st in statements:
         if st["resource"] not in arns:
             fail(f"the role's statement {st['sid']} is on {st['resource']}, not on one of the stack's keys")
-        log(f"role policy {st['policy']}, {st['sid']}: {st['actions']} on {arns[st['resource']]}")
+        only = f", only under {st['condition']}" if st["condition"] else ""
+        log(f"role policy {st['policy']}, {st['sid']}: {st['actions']} on {arns[st['resource']]}{only}")
+    # The secrets' statements, read back: kms:Decrypt on their key, only for this function's name.
+    for key in sorted({s["key"] for s in secrets}):
+        want = {"StringEquals": {"kms:EncryptionContext:LambdaFunctionName": outputs["FunctionName"]}}
+        found = [st for st in statements if arns.get(st["resource"]) == key and st["condition"] == want
+                 and st["actions"] == ["kms:Decrypt"]]
+        if not found:
+            fail(f"the role has no statement granting kms:Decrypt on {key} only under {want}")
 
     state = {
         "moto_pid": pid,
@@ -277,6 +320,7 @@ def deploy(pid, url, bootstrap, state_path):
         "role_name": role_name,
         "policies": policies,
         "statements": statements,
+        "secrets": secrets,
         # What `make deploy-code` must leave as the stack set it (deploy_check.py code).
         "function": {
             "name": outputs["FunctionName"],
@@ -304,11 +348,59 @@ def enforce(state_path):
     # moto's Lambda API mis-verifies signatures once IAM is enforced, so everything before ran
     # without it; from here on every request — the function's KMS calls first — is authenticated
     # and authorised against IAM, each KMS request on the key it names (kit/tools/moto_server.py).
+    # moto's CloudFormation keeps an inline role policy as an object its IAM cannot evaluate
+    # (a KeyError, answered 500): the policies are put back as IAM keeps them, JSON text.
+    put_policies(state)
     enforce_iam(url)
     state["role_credentials"] = {k: creds[k] for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")}
     json.dump(state, open(state_path, "w"), indent=1)
     log("assumed the deployed role; IAM enforced from here on: every request is signed and checked "
         "against its caller's policies")
+    # The secrets' condition, both ways, with the role's own credentials: it decrypts this
+    # function's secret, and is refused one encrypted for another function, even asked with that
+    # function's name as the encryption context (kit/tools/moto_server.py evaluates the
+    # condition as IAM does; the statement itself was read back at `prepare`).
+    import base64
+
+    from botocore.exceptions import ClientError
+
+    kms = client("kms", url, state["role_credentials"])
+    for s in state.get("secrets", []):
+        got = kms.decrypt(KeyId=s["key_arn"], CiphertextBlob=base64.b64decode(s["ciphertext"]),
+                          EncryptionContext={"LambdaFunctionName": state["outputs"]["FunctionName"]})
+        if got["Plaintext"] != secret_value(s).encode():
+            fail(f"the role decrypted {s['variable']} to something else")
+        try:
+            kms.decrypt(KeyId=s["key_arn"], CiphertextBlob=base64.b64decode(s["other_ciphertext"]),
+                        EncryptionContext={"LambdaFunctionName": OTHER_FUNCTION})
+        except ClientError as e:
+            # moto answers an IAM denial in IAM's XML even to KMS's JSON protocol, which botocore
+            # then reads as code "403": the code is taken from the XML.
+            refused = e.response["Error"]["Code"]
+            found = re.search(r"<Code>([^<]+)</Code>", e.response["Error"].get("Message", ""))
+            if refused == "403" and found:
+                refused = found.group(1)
+        else:
+            fail(f"the role decrypted a secret encrypted for {OTHER_FUNCTION}: its condition did not hold")
+        if refused not in ("AccessDeniedException", "AccessDenied"):
+            fail(f"decrypting a secret encrypted for {OTHER_FUNCTION}: {refused}, not an access denial")
+        log(f"the role decrypts {s['variable']} for {state['outputs']['FunctionName']}, and is refused "
+            f"({refused}) one encrypted for {OTHER_FUNCTION}, asked under that name")
+
+
+# The function another function's secret is encrypted for, in the refusals.
+OTHER_FUNCTION = "another-function"
+
+
+def declared_secrets():
+    """The function's secrets (`cargo xtask secrets`): name, variable, parameter, key resource."""
+    out = subprocess.run(["cargo", "xtask", "secrets"], capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(out.stdout)
+
+
+def secret_value(secret):
+    """The value the rehearsal gives a secret."""
+    return f"the {secret['name']} secret of the deploy rehearsal"
 
 
 # cargo-lambda's deploy settings this project may use ([package.metadata.lambda.deploy]); any
@@ -442,10 +534,17 @@ def code(state_path):
 
 
 def policy(state_path, without=None):
-    """Puts the role's policies back as deployed, or without one action of one statement. A
-    statement left with no action is removed whole: IAM refuses a statement without actions
-    (MalformedPolicyDocument), and one with none grants nothing anyway."""
-    state = json.load(open(state_path))
+    """Puts the role's policies back as deployed, or without one action of one statement."""
+    removed = put_policies(json.load(open(state_path)), without)
+    if without and removed is None:
+        fail(f"no statement {without[0]} to remove {without[1]} from")
+    print(json.dumps({"removed": removed}))
+
+
+def put_policies(state, without=None):
+    """The role's policies as deployed, or without one action of one statement; the statement
+    changed, if any. A statement left with no action is removed whole: IAM refuses a statement
+    without actions (MalformedPolicyDocument), and one with none grants nothing anyway."""
     removed = None
     for name, doc in state["policies"].items():
         doc = json.loads(json.dumps(doc))
@@ -466,9 +565,7 @@ def policy(state_path, without=None):
             continue
         doc["Statement"] = kept
         iam.put_role_policy(RoleName=state["role_name"], PolicyName=name, PolicyDocument=json.dumps(doc))
-    if without and removed is None:
-        fail(f"no statement {without[0]} to remove {without[1]} from")
-    print(json.dumps({"removed": removed}))
+    return removed
 
 
 # provided.al2023 ships glibc 2.34: the artefact may need no newer symbol version.

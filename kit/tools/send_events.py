@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Sends the sample events and the bad-input corpus to a running `cargo lambda watch`.
 
-Usage: send_events.py FUNCTION PORT [CONCURRENCY [LOG]]   (kit/tools/run-local.sh runs it; see
+Usage: send_events.py FUNCTION PORT [CONCURRENCY [LOG]]   (kit/tools/run_local.py runs it; see
 `make invoke`)
 
 - Every `events/*.json`, each after the events whose answers it uses: a string

@@ -202,14 +202,29 @@ async fn invalid_configuration_fails_start_up_with_one_line_naming_the_variable(
             vec![("AWS_LAMBDA_MAX_CONCURRENCY", "64")],
             "AWS_LAMBDA_MAX_CONCURRENCY",
         ),
+        // A secret missing, or not a KMS ciphertext.
+        (vec![("WEBHOOK_SIGNING_KEY", "")], "WEBHOOK_SIGNING_KEY"),
+        (
+            vec![("WEBHOOK_SIGNING_KEY", "hunter2-not-base64")],
+            "WEBHOOK_SIGNING_KEY",
+        ),
     ] {
         let emulator = support::Emulator::start().await;
-        // Every key variable well-formed, then the case's values on top.
+        // Every key variable well-formed, every secret a plausible ciphertext, then the case's
+        // values on top.
         let mut vars: Vec<(&str, String)> = PROJECT
             .keys()
             .iter()
             .map(|k| (k.variable, "alias/ok".to_string()))
             .collect();
+        let plausible = b64(&[1u8; 64]);
+        vars.extend(
+            PROJECT
+                .function
+                .secrets_table()
+                .iter()
+                .map(|s| (s.variable, plausible.clone())),
+        );
         vars.extend(env.iter().map(|(k, v)| (*k, v.to_string())));
         let mut f = support::Process::spawn(PROJECT.binary, &emulator, &vars);
         let status = f.wait_exit(Duration::from_secs(20)).await;
@@ -219,6 +234,10 @@ async fn invalid_configuration_fails_start_up_with_one_line_naming_the_variable(
         assert!(
             out[0].contains(&format!("invalid configuration: {variable}:")),
             "{out:?}"
+        );
+        assert!(
+            !out[0].contains("hunter2"),
+            "a value is never echoed: {out:?}"
         );
         assert_eq!(
             emulator.polls(),
@@ -283,6 +302,13 @@ async fn plaintext_never_reaches_the_logs_even_at_trace_level() {
         .await
         .ok();
     assert_eq!(back["plaintext"], b64(big.as_bytes()));
+    // The secret: decrypted on the first signature, held for the next.
+    for _ in 0..2 {
+        h.emulator
+            .invoke(&json!({"operation": "webhookSignature", "payload": b64(b"push")}))
+            .await
+            .ok();
+    }
     // Envelope error paths: wrong context, and a damaged envelope.
     h.emulator
         .invoke(&decrypt(&env["ciphertext"], json!({"k": "v"})))
@@ -297,7 +323,7 @@ async fn plaintext_never_reaches_the_logs_even_at_trace_level() {
         .invoke(&decrypt(&json!(b64(&damaged)), json!({})))
         .await
         .error_type();
-    h.function.emf_wait(10).await;
+    h.function.emf_wait(12).await;
 
     let output = h.function.output().join("\n");
     assert!(
@@ -305,12 +331,20 @@ async fn plaintext_never_reaches_the_logs_even_at_trace_level() {
         "TRACE logging was really on ({} bytes)",
         output.len()
     );
+    let secret = h
+        .secret_value(&function::ops::WEBHOOK_SIGNING_KEY)
+        .to_string();
     let b64_forms = [
         b64(payload.as_bytes()),
         b64(marker.as_bytes()),
         b64(big.as_bytes()),
+        b64(secret.as_bytes()),
     ];
     assert!(!output.contains(&marker), "the marker leaked into the logs");
+    assert!(
+        !output.contains(&secret[4..16]),
+        "the secret leaked into the logs"
+    );
     for form in &b64_forms {
         // Any 12-character window of the base64 form would be a leak too.
         let window = &form[4..16];

@@ -137,6 +137,19 @@ impl Kms {
         self.kind
     }
 
+    /// The same handle, for calls with a key of `kind` (a secret's): its advice names that kind.
+    pub(crate) fn for_kind(&self, kind: &'static Key) -> Kms {
+        Kms {
+            kind,
+            ..self.clone()
+        }
+    }
+
+    /// The invocation's recorder.
+    pub(crate) fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
     /// Sends one KMS call: `request` is the SDK's fluent builder, ready to send
     /// (`cx.kms.client().encrypt().key_id(key).plaintext(…)`); its API and key are named in any
     /// error.

@@ -32,6 +32,9 @@ pub struct Measurements {
     /// Time to build the KMS client from the SDK configuration INIT prepared, on the
     /// invocation that built it.
     pub client_init: Option<Duration>,
+    /// Time to decrypt the function's secrets on first use (their `Decrypt` calls, retries
+    /// included), on the invocation that decrypted them.
+    pub secret_init: Option<Duration>,
     /// Handler entry → first KMS request handed to the connector.
     pub init_to_send: Option<Duration>,
     /// Largest signing → hand-to-connector interval over all attempts (by the signer's clock).
@@ -74,6 +77,13 @@ impl Recorder {
     /// Records that this invocation built the client, and how long it took.
     pub fn client_built(&self, took: Duration) {
         self.lock().m.client_init = Some(took);
+    }
+
+    /// Records that this invocation decrypted a secret, and how long it took (added to any
+    /// other it decrypted).
+    pub fn secret_decrypted(&self, took: Duration) {
+        let m = &mut self.lock().m;
+        m.secret_init = Some(m.secret_init.unwrap_or_default() + took);
     }
 
     /// A copy of what has been measured so far.
@@ -250,6 +260,8 @@ pub fn emf_line(m: &Measurements, ctx: EmfContext<'_>) -> String {
         Some(("ColdStart", "Count", Number::Int(i64::from(ctx.cold_start)))),
         m.client_init
             .map(|d| ("ClientInitMs", "Milliseconds", ms(d))),
+        m.secret_init
+            .map(|d| ("SecretInitMs", "Milliseconds", ms(d))),
         m.init_to_send
             .map(|d| ("InitToSendMs", "Milliseconds", ms(d))),
         m.max_signature_age
@@ -329,6 +341,7 @@ mod tests {
     fn every_listed_metric_is_present_at_the_root_and_vice_versa() {
         let m = Measurements {
             client_init: Some(Duration::from_micros(12_345)),
+            secret_init: Some(Duration::from_micros(4_321)),
             init_to_send: Some(Duration::from_millis(15)),
             max_signature_age: Some(Duration::from_micros(80)),
             kms_round_trip: Some(Duration::from_millis(3)),
@@ -345,6 +358,7 @@ mod tests {
             [
                 "ColdStart",
                 "ClientInitMs",
+                "SecretInitMs",
                 "InitToSendMs",
                 "SignatureAgeMs",
                 "KmsRoundTripMs",

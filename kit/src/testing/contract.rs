@@ -190,6 +190,18 @@ pub async fn sample_events(project: &Project) {
             None => {}
         }
         for call in new {
+            // A secret's own decrypt (its statement is the secret's, with its condition).
+            let key = call.key_id.as_deref().unwrap_or("(none)");
+            let secrets_kind = h.key_named(key).is_some_and(|k| {
+                project
+                    .function
+                    .secrets_table()
+                    .iter()
+                    .any(|s| std::ptr::eq(s.key, k.kind))
+            });
+            if secrets_kind && call.target == "TrentService.Decrypt" {
+                continue;
+            }
             for action in iam_actions_for_target(&call.target) {
                 if !row.iam_actions().contains(&action.as_str()) {
                     problems.push(format!(
@@ -199,7 +211,6 @@ pub async fn sample_events(project: &Project) {
                     ));
                 }
             }
-            let key = call.key_id.as_deref().unwrap_or("(none)");
             match h.key_named(key) {
                 Some(k) if std::ptr::eq(k.kind, row.key()) => {}
                 Some(k) => problems.push(format!(
@@ -250,12 +261,17 @@ pub async fn sample_events(project: &Project) {
         }
     }
 
-    // A freeze/thaw: the first request arrives 6 minutes after it was signed.
+    // A freeze/thaw: the first request arrives 6 minutes after it was signed. (An operation
+    // whose warm invocation calls no KMS — its secret already decrypted — has none to delay.)
     for s in &sent {
-        let rejected = h.gate.rejected();
+        let (rejected, requests) = (h.gate.rejected(), h.gate.requests());
         h.gate.arrive_late(1, Duration::from_secs(6 * 60));
         let out = h.emulator.invoke(&s.event).await;
         let retried = h.gate.rejected() - rejected;
+        if h.gate.requests() == requests && matches!(out, Outcome::Ok(_)) {
+            h.gate.arrive_on_time();
+            continue;
+        }
         if !matches!(out, Outcome::Ok(_)) || retried != 1 {
             problems.push(format!(
                 "events/{}: with its signature expired on arrival, {} gave {out:?} after {retried} \
@@ -651,6 +667,7 @@ pub fn layout(project: &Project) {
     problems.extend(crate::function::problems(
         project.keys(),
         project.function.operations(),
+        project.function.secrets_table(),
     ));
     for row in project.rows() {
         let (Ok(doc), Ok(declared)) = (documented(project, row), row.fields()) else {

@@ -18,6 +18,10 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, Notify};
 
+/// The function's name, as the emulator runs it (`AWS_LAMBDA_FUNCTION_NAME`): the encryption
+/// context of its secrets in a test.
+pub const FUNCTION_NAME: &str = "kms-lambda-test";
+
 /// What the function answered for one event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -310,7 +314,7 @@ impl Process {
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("AWS_LAMBDA_RUNTIME_API", emulator.address())
-            .env("AWS_LAMBDA_FUNCTION_NAME", "kms-lambda-test")
+            .env("AWS_LAMBDA_FUNCTION_NAME", FUNCTION_NAME)
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_REGION", "us-east-1")

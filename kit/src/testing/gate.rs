@@ -188,6 +188,11 @@ impl Gate {
         self.state.lock().late.extend(std::iter::repeat_n(by, n));
     }
 
+    /// Takes back the delays [`arrive_late`](Self::arrive_late) set that no request used.
+    pub fn arrive_on_time(&self) {
+        self.state.lock().late.clear();
+    }
+
     /// Answers the next requests with these, in order, without forwarding them.
     pub fn fail_next(&self, answers: impl IntoIterator<Item = Canned>) {
         self.state.lock().canned.extend(answers);

@@ -168,6 +168,9 @@ pub struct Harness {
     /// A key of each other kind, in table order.
     pub others: Vec<TestKey>,
     pub function: Process,
+    /// Each secret of the function and the plaintext its variable was given, encrypted with
+    /// this harness's key of its kind for the function's name.
+    pub secrets: Vec<(&'static crate::Secret, String)>,
 }
 
 impl Harness {
@@ -212,6 +215,25 @@ impl Harness {
         for k in std::iter::once(&key).chain(&others) {
             vars.push((k.kind.variable, k.alias.clone()));
         }
+        let mut secrets = Vec::new();
+        for (i, secret) in project.function.secrets_table().iter().enumerate() {
+            // A value no log line has by chance (nor the secret's name, which logs may carry).
+            let value = format!("SeCrEt-VaLuE-{}-{i}-c4n4ry", std::process::id());
+            let key = std::iter::once(&key)
+                .chain(&others)
+                .find(|k| std::ptr::eq(k.kind, secret.key))
+                .expect("a key of each kind");
+            let ciphertext = crate::tools::local_keys::encrypt_secret(
+                &admin_client(&url),
+                secret,
+                &key.alias,
+                super::emulator::FUNCTION_NAME,
+                &value,
+            )
+            .await;
+            vars.push((secret.variable, ciphertext));
+            secrets.push((*secret, value));
+        }
         if let Some(Some(bundle)) = &tls {
             vars.push(("SSL_CERT_FILE", bundle.display().to_string()));
         }
@@ -232,7 +254,17 @@ impl Harness {
             key,
             others,
             function,
+            secrets,
         }
+    }
+
+    /// The plaintext the function's variable of `secret` holds, encrypted.
+    pub fn secret_value(&self, secret: &crate::Secret) -> &str {
+        self.secrets
+            .iter()
+            .find(|(s, _)| std::ptr::eq(*s, secret))
+            .map(|(_, v)| v.as_str())
+            .expect("a secret of the function")
     }
 
     /// Every key, one per kind, in table order.

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::event::Event;
 use crate::handler::App;
-use crate::key::Key;
+use crate::key::{Key, Secret};
 use crate::kms::client::SdkClientBuilder;
 use crate::kms::lazy::BuildClient;
 use crate::operation::Entry;
@@ -54,7 +54,7 @@ pub fn arn(key: &str) -> String {
 
 /// An SDK client, configured as the function configures it, talking to `kms`.
 pub fn client(kms: &MemoryKms) -> aws_sdk_kms::Client {
-    let config = Config::from_lookup(&[], |_| None).expect("test configuration");
+    let config = Config::from_lookup(&[], &[], |_| None).expect("test configuration");
     let kms = kms.clone();
     let sdk = aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
@@ -116,31 +116,79 @@ impl MemoryApp {
     pub fn is_built(&self) -> bool {
         self.app.client().is_built()
     }
+
+    /// The handler itself (the kit's own tests: its SnapStart hooks, its secrets).
+    #[cfg(test)]
+    pub(crate) fn app(&self) -> &Arc<App<MemoryBuilder>> {
+        &self.app
+    }
+}
+
+/// The name the in-memory app's function runs under (`AWS_LAMBDA_FUNCTION_NAME`): the
+/// encryption context its secrets are encrypted under.
+pub const FUNCTION_NAME: &str = "memory-function";
+
+/// The plaintext the in-memory app's secret `secret` holds (unless `vars` gives its variable a
+/// ciphertext of its own: [`secret_ciphertext`]).
+pub fn secret_value(secret: &Secret) -> String {
+    format!("the {} secret of the in-memory function", secret.name)
+}
+
+/// The default key of `kind` in the in-memory app of `keys`: `alias/default` for the first
+/// kind, `alias/<kebab>` beyond it.
+fn default_key(keys: &[&'static Key], kind: &Key) -> String {
+    match keys.iter().position(|k| std::ptr::eq(*k, kind)) {
+        Some(0) => "alias/default".to_string(),
+        _ => format!("alias/{}", kind.kebab()),
+    }
+}
+
+/// The base64 ciphertext of `plaintext` as the in-memory KMS makes it under `key` (as a request
+/// names it) and the encryption context `LambdaFunctionName` = `function`: a secret's variable,
+/// for a test (another function's, to see it refused).
+pub fn secret_ciphertext(key: &str, function: &str, plaintext: &str) -> String {
+    seal(
+        key,
+        &json!({"LambdaFunctionName": function}),
+        &json!(STANDARD.encode(plaintext)),
+    )
 }
 
 /// `function`'s handler, each kind of key defaulting to `alias/default` (or `alias/<kebab>`
-/// beyond the first), configured with `vars`; and the in-memory KMS it talks to.
+/// beyond the first), each secret encrypted for it ([`secret_value`]), configured with `vars`;
+/// and the in-memory KMS it talks to.
 pub fn app(function: &Function, vars: &[(&str, &str)]) -> (MemoryApp, MemoryKms) {
-    app_of(function.operations(), function.keys(), vars)
+    app_of(
+        function.operations(),
+        function.keys(),
+        function.secrets_table(),
+        vars,
+    )
 }
 
-/// [`app`], for a table of operations and kinds of key of the kit's own tests.
+/// [`app`], for tables of the kit's own tests.
 pub(crate) fn app_of(
     operations: &'static [Entry],
     keys: &[&'static Key],
+    secrets: &[&'static Secret],
     vars: &[(&str, &str)],
 ) -> (MemoryApp, MemoryKms) {
-    let config = Config::from_lookup(keys, |k| {
-        if let Some(i) = keys.iter().position(|key| key.variable == k) {
-            return Some(if i == 0 {
-                "alias/default".to_string()
-            } else {
-                format!("alias/{}", keys[i].kebab())
-            });
+    let config = Config::from_lookup(keys, secrets, |k| {
+        if let Some((_, v)) = vars.iter().find(|(n, _)| *n == k) {
+            return Some(v.to_string());
         }
-        vars.iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.to_string())
+        if let Some(key) = keys.iter().find(|key| key.variable == k) {
+            return Some(default_key(keys, key));
+        }
+        if let Some(secret) = secrets.iter().find(|s| s.variable == k) {
+            let key = default_key(keys, secret.key);
+            return Some(secret_ciphertext(
+                &key,
+                FUNCTION_NAME,
+                &secret_value(secret),
+            ));
+        }
+        (k == "AWS_LAMBDA_FUNCTION_NAME").then(|| FUNCTION_NAME.to_string())
     })
     .expect("the test configuration is valid");
     let kms = MemoryKms::default();

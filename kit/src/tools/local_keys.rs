@@ -1,7 +1,8 @@
 //! Local keys by kind: a key of each row of `keys!`, of that row's spec and usage, in a local
 //! KMS — what `make invoke` and the tests name the keys by.
 
-use crate::key::Key;
+use crate::key::{Key, Secret};
+use crate::Function;
 use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 
 /// Creates a key of `kind`'s spec and usage in `kms`, aliased `alias`; its key id and ARN.
@@ -28,11 +29,18 @@ pub async fn create(kms: &aws_sdk_kms::Client, kind: &Key, alias: &str) -> (Stri
     )
 }
 
-/// Creates, in the local KMS at `url`, a key of each kind in `keys` under its local alias
-/// ([`Key::local_alias`]); the function's key variables naming them
-/// (`KMS_KEY_ID=alias/local/encryption`), one per line. `cargo xtask local-keys URL` prints
-/// them for `make invoke`.
-pub async fn create_all(url: &str, keys: &[&'static Key]) -> Vec<String> {
+/// The plaintext `make invoke` gives `secret`: a value of its own, for local runs only.
+pub fn local_value(secret: &Secret) -> String {
+    format!("local {} for make invoke", secret.name)
+}
+
+/// Creates, in the local KMS at `url`, a key of each kind of `function` under its local alias
+/// ([`Key::local_alias`]), and encrypts each of its secrets ([`local_value`]) with its kind's
+/// key for `function`'s name, as `cargo lambda watch` runs it; the function's variables naming
+/// the keys (`KMS_KEY_ID=alias/local/encryption`) and holding the secrets' ciphertexts, one per
+/// line. `cargo xtask local-keys URL` prints them for `make invoke`.
+pub async fn create_all(url: &str, function: &Function) -> Vec<String> {
+    let keys = function.keys();
     let kms = aws_sdk_kms::Client::from_conf(
         aws_sdk_kms::Config::builder()
             .behavior_version(BehaviorVersion::latest())
@@ -47,5 +55,44 @@ pub async fn create_all(url: &str, keys: &[&'static Key]) -> Vec<String> {
         eprintln!("    {} key {arn} as {}", key.name, key.local_alias());
         variables.push(format!("{}={}", key.variable, key.local_alias()));
     }
+    for secret in function.secrets_table() {
+        let ciphertext = encrypt_secret(
+            &kms,
+            secret,
+            &secret.key.local_alias(),
+            function.name(),
+            &local_value(secret),
+        )
+        .await;
+        eprintln!(
+            "    the {} secret, encrypted with the {} key for {}",
+            secret.name,
+            secret.key.name,
+            function.name()
+        );
+        variables.push(format!("{}={ciphertext}", secret.variable));
+    }
     variables
+}
+
+/// The base64 ciphertext of `value`, encrypted by `kms` with `key` for the function `function`
+/// (the encryption context `LambdaFunctionName`), as `aws kms encrypt` writes it: a secret's
+/// variable.
+pub async fn encrypt_secret(
+    kms: &aws_sdk_kms::Client,
+    secret: &Secret,
+    key: &str,
+    function: &str,
+    value: &str,
+) -> String {
+    let out = kms
+        .encrypt()
+        .key_id(key)
+        .plaintext(aws_sdk_kms::primitives::Blob::new(value.as_bytes()))
+        .encryption_context("LambdaFunctionName", function)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("Encrypt the {} secret: {e:?}", secret.name));
+    let blob = out.ciphertext_blob.expect("CiphertextBlob").into_inner();
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, blob)
 }

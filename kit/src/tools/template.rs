@@ -1,6 +1,10 @@
-//! The parts of `template.yaml` that follow from the two tables: for each row of `keys!` a key
-//! of its spec and usage with its alias, its two outputs, the variable of its default key, and a
-//! role statement granting on exactly that key the IAM actions of the operations of that kind.
+//! The parts of `template.yaml` that follow from the tables: for each row of `keys!` a key of its
+//! spec and usage with its alias, its two outputs, the variable of its default key, and a role
+//! statement granting on exactly that key the IAM actions of the operations of that kind; for
+//! each row of `secrets!` a `NoEcho` parameter holding its ciphertext, its variable, and for
+//! each kind of key that encrypts secrets a statement granting `kms:Decrypt` on that key only
+//! under the encryption context of this function's name (`LambdaFunctionName`, the function's
+//! explicit name, the stack's: naming the function itself would be a circular reference).
 //! Each part sits between `# make template: begin <name>` and `# make template: end <name>`
 //! lines; the rest of the file is the function's own.
 //!
@@ -8,8 +12,9 @@
 //! whether they are what the tables give, and where they differ, so that a rehearsal or a
 //! deploy never changes what `make test` checked.
 
-use crate::key::Key;
+use crate::key::{Key, Secret};
 use crate::operation::Entry;
+use crate::Function;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -39,8 +44,40 @@ fn purpose(key: &Key) -> String {
     key.purpose.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The parameter that holds a secret's ciphertext.
+pub fn parameter(secret: &Secret) -> String {
+    format!("{}Ciphertext", secret.pascal())
+}
+
+/// The statement id of the permission to decrypt the secrets of a kind of key.
+pub fn secrets_statement(key: &Key) -> String {
+    format!("DecryptSecretsWith{}", resource(key))
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces.
+fn wrapped(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for word in text.split_whitespace() {
+        let line = lines.last_mut().expect("a line");
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(word.to_string());
+        } else {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    lines
+}
+
+/// The regions about secrets, which a template without secrets may leave out.
+const SECRET_REGIONS: &[&str] = &["secret parameters", "secret variables"];
+
 /// Each region's lines, indented relative to its markers.
-fn regions(table: &[&'static Key], operations: &[Entry]) -> Vec<(&'static str, Vec<String>)> {
+fn regions(function: &Function) -> Vec<(&'static str, Vec<String>)> {
+    let (table, operations) = (function.keys(), function.operations());
+    let secrets = function.secrets_table();
     let actions = actions_by_key(table, operations);
     let mut keys = Vec::new();
     let mut variables = Vec::new();
@@ -124,11 +161,63 @@ fn regions(table: &[&'static Key], operations: &[Entry]) -> Vec<(&'static str, V
             format!("  Value: !Ref {r}Alias"),
         ]);
     }
+    let mut parameters = Vec::new();
+    let mut secret_variables = Vec::new();
+    for secret in secrets {
+        parameters.extend([
+            format!("{}:", parameter(secret)),
+            "  Type: String".into(),
+            "  NoEcho: true".into(),
+            "  Default: \"\"".into(),
+            "  Description: >-".into(),
+        ]);
+        let purpose = secret
+            .purpose
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let description = format!(
+            "The {} secret ({}): its KMS ciphertext in base64, encrypted with the {} key \
+             under the encryption context LambdaFunctionName=<the stack's name> (aws kms \
+             encrypt --key-id <the {}KeyArn output> --encryption-context \
+             LambdaFunctionName=<the stack's name> --plaintext fileb://<a file> --query \
+             CiphertextBlob --output text). Empty, the function refuses to start, naming {}.",
+            secret.name,
+            purpose.trim_end_matches('.').replace('"', "'"),
+            secret.key.name,
+            secret.key.pascal(),
+            secret.variable
+        );
+        parameters.extend(
+            wrapped(&description, 92)
+                .into_iter()
+                .map(|l| format!("    {l}")),
+        );
+        secret_variables.push(format!("{}: !Ref {}", secret.variable, parameter(secret)));
+    }
+    for key in table
+        .iter()
+        .filter(|k| secrets.iter().any(|s| std::ptr::eq(s.key, **k)))
+    {
+        let r = resource(key);
+        statements.extend([
+            format!("    - Sid: {}", secrets_statement(key)),
+            "      Effect: Allow".into(),
+            "      Action:".into(),
+            "        - kms:Decrypt".into(),
+            format!("      Resource: !GetAtt {r}.Arn"),
+            "      Condition:".into(),
+            "        StringEquals:".into(),
+            "          kms:EncryptionContext:LambdaFunctionName: !Ref AWS::StackName".into(),
+        ]);
+    }
     vec![
         ("keys", keys),
         ("key variables", variables),
         ("least privilege", statements),
         ("key outputs", outputs),
+        ("secret parameters", parameters),
+        ("secret variables", secret_variables),
     ]
 }
 
@@ -136,14 +225,27 @@ const BEGIN: &str = "# make template: begin ";
 const END: &str = "# make template: end ";
 
 /// `text` (a `template.yaml`) with each region between its markers written from the tables;
-/// `Err` names a missing marker.
-pub fn render(text: &str, keys: &[&'static Key], operations: &[Entry]) -> Result<String, String> {
+/// `Err` names a missing marker. (A template without secrets may leave their regions out.)
+pub fn render(text: &str, function: &Function) -> Result<String, String> {
     let mut lines: Vec<String> = text.lines().map(String::from).collect();
-    for (name, body) in regions(keys, operations) {
-        let begin = lines
+    for (name, body) in regions(function) {
+        let Some(begin) = lines
             .iter()
             .position(|l| l.trim() == format!("{BEGIN}{name}").trim())
-            .ok_or(format!("template.yaml has no line `{BEGIN}{name}`"))?;
+        else {
+            if SECRET_REGIONS.contains(&name) && body.is_empty() {
+                continue;
+            }
+            return Err(format!(
+                "template.yaml has no line `{BEGIN}{name}`{}",
+                if SECRET_REGIONS.contains(&name) {
+                    " (nor its end): a function with secrets has them, the parameters' among the \
+                     Parameters, the variables' among the function's Environment Variables"
+                } else {
+                    ""
+                }
+            ));
+        };
         let end = lines[begin..]
             .iter()
             .position(|l| l.trim() == format!("{END}{name}").trim())
@@ -166,8 +268,8 @@ pub fn render(text: &str, keys: &[&'static Key], operations: &[Entry]) -> Result
 
 /// Writes the parts of the `template.yaml` at `path` from the tables; whether anything changed.
 /// `Err` says why nothing was written: inconsistent tables, a missing marker, I/O.
-pub fn write(path: &Path, keys: &[&'static Key], operations: &[Entry]) -> Result<bool, String> {
-    let (text, written) = rendered(path, keys, operations)?;
+pub fn write(path: &Path, function: &Function) -> Result<bool, String> {
+    let (text, written) = rendered(path, function)?;
     if written == text {
         return Ok(false);
     }
@@ -177,8 +279,8 @@ pub fn write(path: &Path, keys: &[&'static Key], operations: &[Entry]) -> Result
 
 /// Checks that the parts of the `template.yaml` at `path` are what the tables give; `Err` names
 /// the first line that differs.
-pub fn check(path: &Path, keys: &[&'static Key], operations: &[Entry]) -> Result<(), String> {
-    let (text, written) = rendered(path, keys, operations)?;
+pub fn check(path: &Path, function: &Function) -> Result<(), String> {
+    let (text, written) = rendered(path, function)?;
     match written
         .lines()
         .zip(text.lines())
@@ -199,12 +301,12 @@ pub fn check(path: &Path, keys: &[&'static Key], operations: &[Entry]) -> Result
     }
 }
 
-fn rendered(
-    path: &Path,
-    keys: &[&'static Key],
-    operations: &[Entry],
-) -> Result<(String, String), String> {
-    let problems = crate::function::problems(keys, operations);
+fn rendered(path: &Path, function: &Function) -> Result<(String, String), String> {
+    let problems = crate::function::problems(
+        function.keys(),
+        function.operations(),
+        function.secrets_table(),
+    );
     if !problems.is_empty() {
         return Err(format!(
             "the tables in src/ops/mod.rs are inconsistent:\n  {}",
@@ -212,7 +314,7 @@ fn rendered(
         ));
     }
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let written = render(&text, keys, operations)?;
+    let written = render(&text, function)?;
     Ok((text, written))
 }
 
@@ -247,6 +349,10 @@ mod tests {
     }
 
     static TABLE: &[Entry] = &[Entry::of::<Sign>("sign")];
+    static DATA_ONLY: &[&Key] = &[&DATA];
+    static MAC_ONLY: &[&Key] = &[&MAC];
+    const ON_DATA: Function = Function::new("f", DATA_ONLY, TABLE);
+    const ON_MAC: Function = Function::new("f", MAC_ONLY, TABLE);
 
     /// A `template.yaml` of `text` in a directory of its own, removed when dropped.
     struct Scratch(std::path::PathBuf);
@@ -283,7 +389,7 @@ mod tests {
         // `sign` uses the MAC kind, which is no row of this key table.
         let dir = template("inconsistent", REGIONS);
         let path = dir.join("template.yaml");
-        let e = write(&path, &[&DATA], TABLE).unwrap_err();
+        let e = write(&path, &ON_DATA).unwrap_err();
         assert!(
             e.contains("sign uses the MAC key, which is no row of keys!"),
             "{e}"
@@ -293,28 +399,25 @@ mod tests {
             REGIONS,
             "nothing written"
         );
-        assert!(check(&path, &[&DATA], TABLE).is_err());
+        assert!(check(&path, &ON_DATA).is_err());
     }
 
     #[test]
     fn the_regions_are_written_then_checked_and_a_missing_marker_is_named() {
         let dir = template("regions", REGIONS);
         let path = dir.join("template.yaml");
-        assert!(check(&path, &[&MAC], TABLE)
+        assert!(check(&path, &ON_MAC)
             .unwrap_err()
             .contains("run `make template`"));
-        assert!(write(&path, &[&MAC], TABLE).unwrap(), "written");
-        check(&path, &[&MAC], TABLE).unwrap();
+        assert!(write(&path, &ON_MAC).unwrap(), "written");
+        check(&path, &ON_MAC).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("MacKey:\n    Type: AWS::KMS::Key"), "{text}");
         assert!(text.contains("- kms:GenerateMac\n"), "{text}");
-        assert!(
-            !write(&path, &[&MAC], TABLE).unwrap(),
-            "nothing left to change"
-        );
+        assert!(!write(&path, &ON_MAC).unwrap(), "nothing left to change");
         let dir = template("marker", "Resources: {}\n");
         let path = dir.join("template.yaml");
-        let e = write(&path, &[&MAC], TABLE).unwrap_err();
+        let e = write(&path, &ON_MAC).unwrap_err();
         assert!(e.contains("no line `# make template: begin keys`"), "{e}");
     }
 }

@@ -6,13 +6,20 @@
 //!
 //! - cold start, every sample event in `events/` (each kind's local alias standing for the
 //!   stack's key of that kind), and one malformed event;
-//! - then, for each action of each of the role's KMS statements (one per key), the statement
-//!   without it: some sample event must now fail, and every failure must be `KmsAccessDenied`.
-//!   The local AWS judges each KMS request on the key it names (`scripts/moto_server.py`), so
-//!   this shows each action is needed on the key it is granted on.
+//! - none of the kit's test support: the kit's probe's operations (`panic`, `calls`) are unknown
+//!   to it;
+//! - then, for each action of each of the role's KMS statements (one per key, and one per kind
+//!   of key that encrypts secrets), the statement without it, the function started afresh (a
+//!   secret it decrypted is gone): some sample event must now fail, and every failure must be
+//!   `KmsAccessDenied`. The local AWS judges each KMS request on the key it names, and a
+//!   secret's statement on its encryption context (`kit/tools/moto_server.py`), so this shows
+//!   each action is needed on the key it is granted on;
+//! - each secret's variable holding a ciphertext encrypted for another function: what asks for it
+//!   is `Configuration`, naming the variable.
 //!
-//! Without qemu and the arm64 C library the artefact part cannot run: then the host build
-//! stands in and the output says so — under CI (`CI=true`) that is a failure.
+//! On an arm64 host the artefact runs natively; elsewhere under qemu. Without qemu and the arm64
+//! C library it cannot run: then the host build stands in and the output says so — under CI
+//! (`CI=true`) that is a failure.
 
 use crate::testing::events::run_sample_events;
 use crate::testing::{Emulator, Gate, Outcome, Process, Project};
@@ -45,10 +52,14 @@ fn script(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// The program to run: the arm64 artefact under qemu, or (no qemu here, not CI) the host build.
+/// The program to run: the arm64 artefact — natively on an arm64 host, else under qemu — or
+/// (no qemu here, not CI) the host build.
 fn program(project: &Project) -> (String, Vec<String>, &'static str) {
     let bootstrap =
         std::env::var("KMS_LAMBDA_DEPLOY_BOOTSTRAP").expect("run by `make deploy-check`");
+    if std::env::consts::ARCH == "aarch64" {
+        return (bootstrap, vec![], "the arm64 artefact, natively");
+    }
     let qemu = Command::new(QEMU)
         .arg("--version")
         .output()
@@ -82,7 +93,12 @@ struct Deployed {
     function: Process,
 }
 
-async fn start(project: &Project, state: &Value, gate: &Gate) -> Deployed {
+async fn start(
+    project: &Project,
+    state: &Value,
+    gate: &Gate,
+    overrides: &[(&str, String)],
+) -> Deployed {
     let (program, args, what) = program(project);
     let creds = &state["role_credentials"];
     let mut env: Vec<(&str, String)> = state["environment"]
@@ -123,6 +139,7 @@ async fn start(project: &Project, state: &Value, gate: &Gate) -> Deployed {
                 .to_string(),
         ),
     ]);
+    env.extend(overrides.iter().cloned());
     let emulator = Emulator::start().await;
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let started = Instant::now();
@@ -184,7 +201,7 @@ pub async fn deploy(project: &Project) {
     // the role's policies again, exactly as deployed, before anything signs as the role.
     let path = std::env::var("KMS_LAMBDA_DEPLOY_STATE").unwrap();
     script(&["policy", &path]);
-    let d = start(project, &state, &gate).await;
+    let mut d = start(project, &state, &gate, &[]).await;
     let aliases = aliases(project, &state);
     let arns: Vec<&str> = state["keys"]
         .as_object()
@@ -238,6 +255,8 @@ pub async fn deploy(project: &Project) {
         for action in statement["actions"].as_array().unwrap() {
             let action = action.as_str().unwrap();
             script(&["policy", &path, "--without", sid, action]);
+            // Afresh: a secret decrypted before would hide its statement's removal.
+            d = start(project, &state, &gate, &[]).await;
             let outcomes = sample_events(project, &d, &aliases).await;
             let failed: Vec<&(String, Outcome)> = outcomes
                 .iter()
@@ -265,11 +284,42 @@ pub async fn deploy(project: &Project) {
         }
     }
     script(&["policy", &path]);
+    d = start(project, &state, &gate, &[]).await;
     let restored = sample_events(project, &d, &aliases).await;
     for (file, out) in restored {
         assert!(
             matches!(out, Outcome::Ok(_)),
             "{file}, the policy restored: {out:?}"
+        );
+    }
+    // A secret encrypted for another function: refused for this one, naming its variable.
+    for secret in state["secrets"].as_array().into_iter().flatten() {
+        let variable = secret["variable"].as_str().unwrap();
+        let other = secret["other_ciphertext"].as_str().unwrap().to_string();
+        let refused = start(project, &state, &gate, &[(variable, other)]).await;
+        let outcomes = sample_events(project, &refused, &aliases).await;
+        let failed: Vec<&(String, Outcome)> = outcomes
+            .iter()
+            .filter(|(_, o)| !matches!(o, Outcome::Ok(_)))
+            .collect();
+        assert!(
+            !failed.is_empty(),
+            "with {variable} encrypted for another function, every sample event succeeded"
+        );
+        for (file, out) in &failed {
+            assert!(
+                matches!(out.error_type(), "Configuration" | "NotSent")
+                    && (out.error_type() == "NotSent" || out.error_message().starts_with(variable)),
+                "{variable} encrypted for another function, {file}: {out:?}"
+            );
+        }
+        println!(
+            "deploy-check: {variable} encrypted for another function: {} Configuration, naming it",
+            failed
+                .iter()
+                .map(|(f, _)| f.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     assert!(

@@ -16,7 +16,7 @@
 use crate::key::Key;
 use crate::testing::events::run_sample_events;
 use crate::testing::{Harness, Project};
-use crate::tools::template::{actions_by_key, render, resource};
+use crate::tools::template::{actions_by_key, render, resource, secrets_statement};
 use serde_json::Value;
 use serde_yaml_ng::Value as Yaml;
 use std::collections::{BTreeMap, BTreeSet};
@@ -94,6 +94,13 @@ fn grants(t: &Yaml, text: &str) -> BTreeMap<(String, String), usize> {
     for (_, function) in of_type(t, "AWS::Serverless::Function") {
         for policy in list(&function["Properties"]["Policies"]) {
             for st in policy.get("Statement").map(list).unwrap_or_default() {
+                // The secrets' own statements, conditioned: `secret_grants` checks them whole.
+                if st["Sid"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("DecryptSecretsWith"))
+                {
+                    continue;
+                }
                 let sid_line = st["Sid"]
                     .as_str()
                     .map_or(0, |sid| line_of(text, 0, &format!("Sid: {sid}")));
@@ -110,11 +117,84 @@ fn grants(t: &Yaml, text: &str) -> BTreeMap<(String, String), usize> {
     out
 }
 
+/// Each kind of key that encrypts secrets: one statement granting `kms:Decrypt` on its key and
+/// nothing else, only under the encryption context of the function's own name — the stack's,
+/// which the function must be given explicitly (a `!Ref` of the function in its own role's
+/// policy is a circular reference).
+fn secret_grants(project: &Project, t: &Yaml, text: &str, problems: &mut Vec<String>) {
+    let secrets = project.function.secrets_table();
+    if secrets.is_empty() {
+        return;
+    }
+    let functions = of_type(t, "AWS::Serverless::Function");
+    let statements: Vec<&Yaml> = functions
+        .iter()
+        .flat_map(|(_, f)| list(&f["Properties"]["Policies"]))
+        .flat_map(|p| p.get("Statement").map(list).unwrap_or_default())
+        .collect();
+    for (_, f) in &functions {
+        let name = tagged(&f["Properties"]["FunctionName"]);
+        if !matches!(name, Some((tag, v)) if tag == "!Ref" && v.as_str() == Some("AWS::StackName"))
+        {
+            problems.push(format!(
+                "template.yaml:{} the function's FunctionName must be `!Ref AWS::StackName`: its \
+                 secrets' statement names it so (naming the function itself in its own role's \
+                 policy would be a circular reference)",
+                line_of(text, 0, "FunctionName:")
+            ));
+        }
+    }
+    for key in project.keys() {
+        let users: Vec<&str> = secrets
+            .iter()
+            .filter(|s| std::ptr::eq(s.key, *key))
+            .map(|s| s.name)
+            .collect();
+        if users.is_empty() {
+            continue;
+        }
+        let sid = secrets_statement(key);
+        let Some(st) = statements
+            .iter()
+            .find(|st| st["Sid"].as_str() == Some(sid.as_str()))
+        else {
+            problems.push(format!(
+                "template.yaml has no statement {sid}, which lets the function decrypt its \
+                 secrets ({}) with the {} key: run `make template`",
+                users.join(", "),
+                key.name
+            ));
+            continue;
+        };
+        let line = line_of(text, 0, &format!("Sid: {sid}"));
+        let actions: Vec<&str> = list(&st["Action"])
+            .into_iter()
+            .filter_map(Yaml::as_str)
+            .collect();
+        let on: Vec<Option<&str>> = list(&st["Resource"]).into_iter().map(get_att_arn).collect();
+        let context = &st["Condition"]["StringEquals"]["kms:EncryptionContext:LambdaFunctionName"];
+        let own_name = matches!(tagged(context), Some((tag, v)) if tag == "!Ref" && v.as_str() == Some("AWS::StackName"));
+        let conditions = st["Condition"].as_mapping().map_or(0, |m| m.len());
+        if actions != ["kms:Decrypt"]
+            || on != [Some(resource(key).as_str())]
+            || !own_name
+            || conditions != 1
+        {
+            problems.push(format!(
+                "template.yaml:{line} statement {sid} must grant kms:Decrypt on {} only, with the \
+                 one condition StringEquals kms:EncryptionContext:LambdaFunctionName: !Ref \
+                 AWS::StackName: run `make template`",
+                resource(key)
+            ));
+        }
+    }
+}
+
 /// The regions `make template` writes, against the tables.
 fn keys_and_role(project: &Project) {
     let (keys, operations) = (project.keys(), project.function.operations());
     let text = text(project);
-    let written = render(&text, keys, operations).unwrap_or_else(|e| panic!("{e}"));
+    let written = render(&text, &project.function).unwrap_or_else(|e| panic!("{e}"));
     // Named differences first: what a person must change, and where.
     let t = parse(&text);
     let mut problems = Vec::new();
@@ -129,6 +209,7 @@ fn keys_and_role(project: &Project) {
             ));
         }
     }
+    secret_grants(project, &t, &text, &mut problems);
     let granted = grants(&t, &text);
     let needed = actions_by_key(keys, operations);
     for ((on, action), line) in &granted {
@@ -422,9 +503,13 @@ fn managed_instances_overlay(project: &Project) {
         .unwrap_or(8);
     let (memory, concurrency) = (memory.to_string(), concurrency.to_string());
     let keys = project.keys();
-    let config = crate::config::Config::from_lookup(keys, |name| match name {
+    let secrets = project.function.secrets_table();
+    let ciphertext = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [1u8; 64]);
+    let config = crate::config::Config::from_lookup(keys, secrets, |name| match name {
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" => Some(memory.clone()),
         "AWS_LAMBDA_MAX_CONCURRENCY" => Some(concurrency.clone()),
+        "AWS_LAMBDA_FUNCTION_NAME" => Some("managed".to_string()),
+        _ if secrets.iter().any(|s| s.variable == name) => Some(ciphertext.clone()),
         _ => keys
             .iter()
             .any(|k| k.variable == name)

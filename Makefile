@@ -1,12 +1,13 @@
-# The function project's workflow. Two commands matter on a fresh machine:
-#   make invoke   run the function locally on the sample events (local KMS included)
-#   make test     the checks CI runs before its deploy rehearsal (.ci/run)
-# Tools (moto, cargo-lambda, cfn-lint, SAM CLI) go into a project-local virtualenv, .venv; the
-# kit's own tools are in kit/tools.
+# The function project's workflow: `make invoke` runs it locally on the sample events, `make test`
+# runs the checks. Tools go into a project-local virtualenv, .venv; the kit's are in kit/tools.
 
-SHELL := /bin/bash
-# Every recipe line fails as a whole: a failure anywhere in a pipeline fails it.
-.SHELLFLAGS := -euo pipefail -c
+# Portable: GNU make 3.81 (macOS's /usr/bin/make) and newer, any POSIX sh. No recipe line hides a
+# failure: each is one command, or commands joined by `&&` (3.81 has no .SHELLFLAGS, so no
+# `set -e` or `pipefail` can be relied on), and none pipes one command into another.
+SHELL := /bin/sh
+ifeq ($(filter else-if,$(.FEATURES)),)
+$(error this Makefile needs GNU make 3.81 or newer (macOS: /usr/bin/make; elsewhere: gmake))
+endif
 VENV := .venv
 PYTHON ?= python3
 # The virtualenv first: cargo-lambda finds zig through `python3 -m ziglang`.
@@ -33,7 +34,7 @@ help:
 	@echo "make deploy        package + sam deploy of stack $(STACK) (GUIDED=1 asks for every setting)"
 	@echo "make deploy-code   after a first make deploy: build + cargo lambda deploy onto the stack's function"
 	@echo "make deploy-check  rehearse the deploy offline: local CloudFormation, the deployed role, the arm64 artefact"
-	@echo "make kit-update FROM=<template checkout>   take the kit of another kms-lambda version, then make test"
+	@echo "make kit-update FROM=<kms-lambda checkout, or the template zip or its URL>   take that kit, then make test"
 	@for t in $(LAB_TARGETS); do echo "$$t"; done
 
 venv: $(VENV)/.installed
@@ -63,34 +64,32 @@ test-steps: rust-lint tool-lint unit-and-integration $(LAB_TESTS)
 
 lint: rust-lint tool-lint
 
-# rustfmt on the whole workspace (every module is declared with a plain `mod` line), clippy on
-# what deploys (no test hooks) and on every target with them.
+# rustfmt on the workspace, clippy on what deploys and on every target; each failure says what
+# fixes it.
 rust-lint: lock $(LAB_RUST_LINT)
-	cargo fmt --all --check
-	cargo clippy --workspace --lib --bins --locked -- -D warnings
-	cargo clippy --workspace --all-targets --locked -- -D warnings
+	@cargo fmt --all --check || { echo "make test: formatting differs from rustfmt's (the diff above): run cargo fmt --all" >&2; exit 1; }
+	@cargo clippy --workspace --lib --bins --locked -- -D warnings || { echo "make test: clippy's warnings above fail the build: fix them (cargo clippy --fix --allow-dirty fixes some)" >&2; exit 1; }
+	@cargo clippy --workspace --all-targets --locked -- -D warnings || { echo "make test: clippy's warnings above (tests, examples) fail the build: fix them (cargo clippy --all-targets --fix --allow-dirty fixes some)" >&2; exit 1; }
 
-# The template and the CI workflow.
+# The template, the CI workflow, and the portability of what the local loop runs.
 tool-lint: venv
-	cfn-lint template.yaml
-	sam validate --lint --template template.yaml --region us-east-1
+	@cfn-lint template.yaml || { echo "make test: template.yaml fails cfn-lint (above): edit it; make template rewrites the parts the tables give" >&2; exit 1; }
+	@sam validate --lint --template template.yaml --region us-east-1 || { echo "make test: template.yaml fails sam validate (above): edit it" >&2; exit 1; }
 	$(VENV)/bin/python $(TOOLS)/managed_instances.py
-	actionlint .github/workflows/ci.yml
+	@actionlint .github/workflows/ci.yml || { echo "make test: .github/workflows/ci.yml fails actionlint (above): edit it" >&2; exit 1; }
 	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/ci.yml
 	check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+	$(VENV)/bin/python $(TOOLS)/portable.py Makefile .ci/run $(TOOLS)
 
-# Every test binary, built once after the lint; then the tests run (mostly waiting on KMS, the
-# emulator and the clock) while a lab step compiles beside them.
+# Every test binary, built once after the lint.
 test-build: rust-lint
 	cargo test --workspace --all-targets --locked --no-run
 
-# Unit tests, the kit's own tests (among them: kit/ is the kit as shipped, kit/MANIFEST), and
-# the integration tests (real binary, Runtime API emulator, local KMS): tests/function.rs.
+# The kit's tests (kit/ as shipped among them), the unit tests, the integration tests.
 unit-and-integration: venv test-build $(LAB_TEST_PREREQS)
 	cargo test --workspace --all-targets --locked
 
-# The keys, aliases, outputs, key variables and role statements of template.yaml, from the key
-# and operation tables (`make test` fails, naming the line, until they match).
+# template.yaml's keys, role and secrets from the tables (`make test` fails until they match).
 template: lock
 	cargo xtask template
 
@@ -111,20 +110,17 @@ package: venv template-check
 STACK ?= $(FUNCTION)
 deploy: package
 	sam deploy --stack-name $(STACK) $(if $(GUIDED),--guided,) $(if $(PARAMS),--parameter-overrides $(PARAMS),)
-# The inner loop after a first `make deploy`: the new code onto the stack's function with
-# cargo-lambda (seconds, where sam deploy takes minutes), with the settings of Cargo.toml's
-# [package.metadata.lambda.deploy]. The function's name comes from the stack's outputs; its role
-# and key variables are the stack's and stay (cargo-lambda is given neither).
+# After a first `make deploy`: the new code onto the stack's function with cargo-lambda, in
+# seconds; its role and variables stay the stack's (cargo-lambda is given neither).
 deploy-code: venv build
-	name=$$(sam list stack-outputs --stack-name $(STACK) --output json | $(VENV)/bin/python -c \
-	  'import json, sys; print(next(o["OutputValue"] for o in json.load(sys.stdin) if o["OutputKey"] == "FunctionName"))'); \
+	mkdir -p .local
+	sam list stack-outputs --stack-name $(STACK) --output json > .local/stack-outputs.json
+	name=$$($(VENV)/bin/python -c 'import json, sys; print(next(o["OutputValue"] for o in json.load(open(sys.argv[1])) if o["OutputKey"] == "FunctionName"))' .local/stack-outputs.json) && \
 	  cargo lambda deploy --binary-name $(FUNCTION) "$$name"
 
-# The deploy rehearsal (run by .ci/run): `sam build` as `make deploy` runs it, its arm64
-# artefact checked, the stack created in a local CloudFormation (moto), `make deploy-code` onto
-# its function and the function read back, then (IAM enforced) the artefact run under qemu with
-# the deployed configuration and role. One arm64 build (SAM builds
-# in this directory, in target/, like `make build`) serves all of it.
+# The deploy rehearsal (run by .ci/run): `sam build`, the stack in a local CloudFormation (moto),
+# `make deploy-code` onto it, then (IAM enforced) the arm64 artefact run with its configuration
+# and role. One arm64 build serves all of it.
 DEPLOY_STATE := $(CURDIR)/.local/deploy-check.json
 SAM_BOOTSTRAP := .aws-sam/build/Function/bootstrap
 deploy-check: package
@@ -136,18 +132,11 @@ deploy-check: package
 	  cargo test --locked --test function -- --ignored --nocapture --exact deploy; } || status=$$?; \
 	  $(VENV)/bin/python $(TOOLS)/deploy_check.py stop $(DEPLOY_STATE); exit $$status
 
-# The kit is vendored as it ships (kit/MANIFEST lists its files): taking another version is
-# replacing the directory and running the tests.
-# The dependency names the kit's version; Cargo.lock takes the kit's entry and whatever new
-# dependencies it brings, nothing else (cargo update --workspace).
-kit-update:
-	@test -n "$(FROM)" -a -f "$(FROM)/kit/MANIFEST" || { echo "usage: make kit-update FROM=<a kms-lambda checkout, or a copy whose kit you want>" >&2; exit 2; }
-	rm -rf kit
-	cp -R "$(FROM)/kit" kit
-	version=$$(sed -n 's/^version = "\(.*\)"$$/\1/p' kit/Cargo.toml | head -n 1); \
-	  sed -i "s/^kms-lambda-kit = { version = \"=[^\"]*\"/kms-lambda-kit = { version = \"=$$version\"/" Cargo.toml; \
-	  cargo update --workspace --quiet; \
-	  echo "make kit-update: kit/ is kms-lambda-kit $$version from $(FROM) (its CHANGELOG.md says what changed); running make test"
+# The kit is kept as it ships: another version replaces kit/ whole (exactly what its MANIFEST
+# lists), from a kms-lambda checkout, a project, or the template's zip (a file or its URL); then
+# the tests. The same kit again undoes an edit of kit/.
+kit-update: venv
+	$(VENV)/bin/python $(TOOLS)/kit_update.py "$(FROM)"
 	$(MAKE) --no-print-directory test
 
 clean:

@@ -26,11 +26,11 @@ tests/esdk-node/node_modules/.installed: tests/esdk-node/package.json tests/esdk
 TEMPLATE_ZIP := $(CURDIR)/.local/template.zip
 template-zip:
 	mkdir -p .local
-	index=$$(mktemp); trap 'rm -f "$$index"' EXIT; \
-	  GIT_INDEX_FILE="$$index" git read-tree HEAD; \
-	  GIT_INDEX_FILE="$$index" git add -A; \
-	  tree=$$(GIT_INDEX_FILE="$$index" git write-tree); \
-	  rm -f $(TEMPLATE_ZIP); git archive --format=zip -o $(TEMPLATE_ZIP) "$$tree"
+	index=$$(mktemp) && trap 'rm -f "$$index"' EXIT && \
+	  GIT_INDEX_FILE="$$index" git read-tree HEAD && \
+	  GIT_INDEX_FILE="$$index" git add -A && \
+	  tree=$$(GIT_INDEX_FILE="$$index" git write-tree) && \
+	  rm -f $(TEMPLATE_ZIP) && git archive --format=zip -o $(TEMPLATE_ZIP) "$$tree"
 
 # A new function project, as its README says to make one: `cargo lambda new` on this template.
 copy: venv template-zip
@@ -39,7 +39,7 @@ copy: venv template-zip
 	mkdir -p "$$(dirname "$(DEST)")"
 	cd "$$(dirname "$(DEST)")" && cargo lambda new "$(NAME)" --template $(TEMPLATE_ZIP) --no-interactive
 	@[ "$$(basename "$(DEST)")" = "$(NAME)" ] || mv "$$(dirname "$(DEST)")/$(NAME)" "$(DEST)"
-	@echo "make copy: $(NAME) in $(DEST); next: cd $(DEST) && git init && make test"
+	@echo "make copy: $(NAME) in $(DEST); next: cd $(DEST) && git init && git add -A && git commit -qm \"$(NAME), from kms-lambda\" && make test"
 
 # A copy made with `cargo lambda new`, the walk-throughs of docs/operations.md applied, runs its
 # own `make test` (scripts/test-copy.sh); it is kept in .local/copy for `make
@@ -99,7 +99,7 @@ FUZZ_TARGETS := event_decoding envelope_parsing
 fuzz:
 	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked --version 0.13.2
 	mkdir -p fuzz/corpus/event_decoding fuzz/corpus/envelope_parsing
-	cp tests/bad-input/*.json events/*.json fuzz/corpus/event_decoding/
+	cp kit/tests/bad-input/*.json tests/bad-input/*/*.json events/*.json fuzz/corpus/event_decoding/
 	cp fuzz/seeds/envelope_parsing/* fuzz/corpus/envelope_parsing/
 	for t in $(FUZZ_TARGETS); do \
 	  RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz $$t fuzz/corpus/$$t -- \

@@ -282,8 +282,31 @@ async fn run(full: bool) {
         env: base_env.clone(),
         event: encrypt_event(),
     };
+    // The probe's own tables: its second kind of key (KMS_VAULT_KEY_ID) and its secret
+    // (KIT_PROBE_SECRET, encrypted with that key for the function as the emulator names it).
+    let probe_secret = {
+        let out = support::admin_client(&url)
+            .encrypt()
+            .key_id(&key.alias)
+            .plaintext(aws_sdk_kms::primitives::Blob::new(
+                &b"the probe's secret"[..],
+            ))
+            .encryption_context("LambdaFunctionName", support::emulator::FUNCTION_NAME)
+            .send()
+            .await
+            .expect("Encrypt the probe's secret");
+        support::b64(out.ciphertext_blob.expect("CiphertextBlob").as_ref())
+    };
+    let probe_env: Vec<(&'static str, String)> = base_env
+        .iter()
+        .cloned()
+        .chain([
+            ("KMS_VAULT_KEY_ID", key.alias.clone()),
+            ("KIT_PROBE_SECRET", probe_secret),
+        ])
+        .collect();
     let probe = |eager: bool| {
-        let mut env = base_env.clone();
+        let mut env = probe_env.clone();
         if eager {
             env.push(("KMS_LAMBDA_PROBE_EAGER_CLIENT", "1".into()));
         }

@@ -2,16 +2,24 @@
 # The copy check, run by `make test` (lab.mk): a function project made from this template as its
 # README says, `cargo lambda new` on a zip of it, offline.
 #  1. What the copy holds: its kit/ is this kit byte for byte; none of the lab; its own name;
-#     at most 2,500 lines outside kit/ (Cargo.lock aside), a README of at most 150 lines, at most
-#     20 bad-input cases (its operations' own), and every relative link in its Markdown resolves.
+#     at most 2,500 lines outside kit/ (Cargo.lock aside), a README of at most 150 lines with no
+#     leftover of its Liquid, at most 20 bad-input cases (its operations' own); every relative
+#     link in its Markdown resolves, and every path its files cite is in it, or said to be the
+#     template's (scripts/cited_paths.py).
 #  2. The walk-throughs of docs/operations.md (the copy's own) applied to it: describeKey on the
 #     same key; generateMac and verifyMac on a new HMAC key, which may touch at most five files
 #     besides their bad-input cases; then the samples replaced by newDataKey, which may touch at
-#     most five files besides the deletions (template.yaml aside, which `make template` writes).
-#  3. The copy's own `make test` passes, walk-throughs applied; an edit of its kit/ fails its
-#     tests, naming the file.
-#  4. The copy's `make invoke` serves every sample event with several in flight to one process
-#     (CONCURRENCY=4), and fails at once, naming the port, when its KMS port is taken.
+#     most five files besides the deletions (template.yaml aside, which `make template` writes);
+#     then newDataKey's own tests (a slow KMS and a short deadline, KMS's refusals, a freeze).
+#  3. As `cargo lambda new` and `git init` leave a copy — never committed — and with the GNU-only
+#     tools refused as a Mac would (scripts/gnu_shims.py): an edit of its kit/ fails its tests,
+#     naming the file and advising `make kit-update`, which git cannot; that advice, followed
+#     (FROM the template's zip), restores the kit and runs the copy's `make test`, which passes
+#     (the new tests among it). Committed, the advice is git's, and it works too. The
+#     portability lint names a GNU-only flag planted in the copy's Makefile.
+#  4. The copy's `make invoke` (GNU-only tools refused) serves every sample event with several in
+#     flight to one process (CONCURRENCY=4), and fails at once, naming the port, when its KMS
+#     port is taken.
 # With `variants` as a third argument, on the copy the check made (run last and alone: cargo
 # names a workspace member's artefacts by its path in the workspace, so the copy's kit/ and this
 # project's share their names in the shared target dir, and a variant must not be built while
@@ -109,6 +117,8 @@ cases=$(find "$copy/tests/bad-input" -name '*.json' ! -name expected.json | wc -
 echo "copy check: $cases bad-input cases, its operations' own"
 [ "$cases" -le 20 ] || fail "the copy carries $cases bad-input cases (at most 20: the shared ones are the kit's)"
 [ "$readme" -le 150 ] || fail "the copy's README is $readme lines (at most 150)"
+! grep -nx -e '\[//\]: # ()' -e '\[//\]: #' -e '<!-- *-->' -e '-->' "$copy/README.md" || fail "a leftover of the Liquid in the copy's README (above)"
+python3 "$root/scripts/cited_paths.py" "$copy" || fail "the copy's files cite paths it does not have"
 python3 - "$copy" <<'EOF' || fail "a link in the copy does not resolve"
 import os, re, sys
 copy = sys.argv[1]
@@ -139,7 +149,7 @@ mkdir -p .local
 
 # 2. The walk-throughs, as a copier follows them. What each touched is its diff: files added or
 # changed (a file deleted is a deletion), template.yaml and Cargo.lock aside (tools write them).
-for walk in describe-key mac replace; do
+for walk in describe-key mac replace testing; do
   python3 "$root/scripts/walkthrough.py" docs/operations.md . "$walk"
   git add -A
   all=$(git diff --cached --name-only --diff-filter=AM | grep -v -e '^template.yaml$' -e '^Cargo.lock$' || true)
@@ -156,23 +166,45 @@ for sample in encrypt decrypt; do
   ! grep -rqw "$sample" src/ops/mod.rs || fail "src/ops/mod.rs still names the sample $sample"
 done
 
-# 3. The copy's own checks; then an edit of its kit/ is named by its tests.
-make --no-print-directory test
+# 3. The copy as its owner meets it: as `cargo lambda new` and `git init` leave it, never
+# committed (its history put aside), and the tools a Mac lacks refused.
+shims=$(python3 "$root/scripts/gnu_shims.py" "$dest/gnu-shims")
+export GNU_SHIMS_LOG="$dest/gnu-shims.log"
+: > "$GNU_SHIMS_LOG"
+mv .git "$dest/git-aside" && git init -q
 echo "# an edit" >> kit/tools/run_local.py
 if out=$(cargo test --quiet --locked -p kms-lambda-kit --test vendored 2>&1); then
   fail "an edit of kit/tools/run_local.py went unnoticed by the copy's tests"
 fi
 grep -q "kit/tools/run_local.py was edited" <<<"$out" || fail "the kit check did not name the edited file: $out"
-grep -q "make kit-update FROM=" <<<"$out" || fail "the kit check did not say how to update the kit"
-git checkout -q -- kit
-echo "copy check: the copy's make test passes with describeKey, generateMac, verifyMac and newDataKey in place of the samples; an edit of its kit/ is named"
+grep -q "make kit-update FROM=" <<<"$out" || fail "the kit check did not say how to take the kit again: $out"
+! grep -q "git checkout" <<<"$out" || fail "the kit check advised git in a copy git cannot restore: $out"
+# The advice, followed: the kit taken again from the template's zip, then the copy's make test.
+PATH="$shims:$PATH" make --no-print-directory kit-update FROM="$zip" \
+  || fail "the kit check's advice, make kit-update FROM=<the template's zip>, failed (or the copy's make test it runs)"
+[ ! -s "$GNU_SHIMS_LOG" ] || fail "the copy's make test ran what macOS lacks: $(cat "$GNU_SHIMS_LOG")"
+rm -rf .git && mv "$dest/git-aside" .git
+changed=$(git status --porcelain)
+[ -z "$changed" ] || fail "make kit-update did not give the kit back as it was: $changed"
+# Committed, git holds the kit: the advice is git's, and it works.
+echo "# an edit" >> kit/tools/run_local.py
+out=$(cargo test --quiet --locked -p kms-lambda-kit --test vendored 2>&1) && fail "an edit of the committed kit went unnoticed"
+grep -q 'git checkout -- kit/ && git clean -fd kit/' <<<"$out" || fail "the kit check of a committed copy did not advise git: $out"
+git checkout -- kit/ && git clean -qfd kit/
+cargo test --quiet --locked -p kms-lambda-kit --test vendored >/dev/null 2>&1 || fail "git's advice did not restore the kit"
+# The portability lint has teeth: a GNU-only flag in the copy's Makefile is named.
+printf 'edit-in-place:\n\tsed -i "s/a/b/" Cargo.toml\n' >> Makefile
+out=$(.venv/bin/python kit/tools/portable.py Makefile 2>&1) && fail "the portability lint passed sed -i"
+grep -q "Makefile:.*sed -i" <<<"$out" || fail "the portability lint did not name sed -i: $out"
+git checkout -- Makefile
+echo "copy check: the copy's make test passes, GNU-only tools refused, with describeKey, generateMac, verifyMac and newDataKey (and its tests) in place of the samples; an edit of its kit/ is named, and undone by the advice given — make kit-update uncommitted, git committed"
 
 # 4. The local loop, as on Managed Instances: several in flight, one process; a taken port named.
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 mkdir -p .local
 kms_port=$(free_port)
 watch_port=$(free_port)
-make --no-print-directory invoke CONCURRENCY=4 KMS_PORT="$kms_port" WATCH_PORT="$watch_port" >.local/invoke.log 2>&1 \
+PATH="$shims:$PATH" make --no-print-directory invoke CONCURRENCY=4 KMS_PORT="$kms_port" WATCH_PORT="$watch_port" >.local/invoke.log 2>&1 \
   || { tail -n 30 .local/invoke.log; fail "the copy's make invoke CONCURRENCY=4 failed (.local/invoke.log)"; }
 grep -q "most invocations in flight at once: [234]" .local/invoke.log || fail "make invoke CONCURRENCY=4 never had several in flight"
 grep -q "function processes that served them: 1" .local/invoke.log || fail "make invoke CONCURRENCY=4 started more than one process"
@@ -187,10 +219,13 @@ holder=$!
 for _ in $(seq 1 50); do [ -s "$held" ] && break; sleep 0.1; done
 taken=$(cat "$held")
 start=$(date +%s)
-if out=$(timeout 15 make --no-print-directory invoke KMS_PORT="$taken" WATCH_PORT="$watch_port" 2>&1); then
+# (At most 15 s: Python's timeout, as a Mac has no timeout(1).)
+if out=$(PATH="$shims:$PATH" python3 -c 'import subprocess, sys; sys.exit(subprocess.run(sys.argv[1:], timeout=15).returncode)' \
+           make --no-print-directory invoke KMS_PORT="$taken" WATCH_PORT="$watch_port" 2>&1); then
   kill "$holder" 2>/dev/null || true
   fail "make invoke succeeded with its KMS port taken"
 fi
 kill "$holder" 2>/dev/null || true
 grep -q "port $taken (the local KMS) is in use by another program" <<<"$out" || fail "make invoke with its KMS port taken did not name it: $out"
+[ ! -s "$GNU_SHIMS_LOG" ] || fail "the copy's make invoke ran what macOS lacks: $(cat "$GNU_SHIMS_LOG")"
 echo "copy check: the copy's make invoke serves the sample events 4 at a time to one process, and names a taken port in $(( $(date +%s) - start )) s"

@@ -711,7 +711,17 @@ pub async fn latency(peers: &[Peer], reps: usize, window: usize, warmup: usize) 
         name: "Rust (the kit's probe)",
         program: crate::probe_binary(),
         args: vec![],
-        env: rust.env.clone(),
+        // Its own tables on top: a second kind of key, and its secret's variable, as start-up
+        // requires it (never asked for here).
+        env: rust
+            .env
+            .iter()
+            .cloned()
+            .chain([
+                ("KMS_VAULT_KEY_ID", "alias/bench".to_string()),
+                ("KIT_PROBE_SECRET", crate::support::b64(&[7u8; 64])),
+            ])
+            .collect(),
     });
     if let Some(rust) = probe.as_ref().filter(|_| runs_part("control")) {
         md.push_str(

@@ -8,22 +8,12 @@
 //! - a panic in an operation is one failed invocation, not a dead sandbox;
 //! - the invocation's deadline bounds an operation however many KMS calls it makes.
 
-#[path = "../probe/ops.rs"]
-mod ops;
+mod common;
 
-use kms_lambda_kit::testing::{contract, Harness, Outcome, Project};
+use common::{at_once, probe};
+use kms_lambda_kit::testing::{contract, Harness, Outcome};
 use serde_json::json;
 use std::time::{Duration, Instant};
-
-/// The probe, as the kit's test support sees a function project.
-fn probe() -> Project {
-    Project {
-        binary: env!("CARGO_BIN_EXE_kit-probe"),
-        root: env!("CARGO_MANIFEST_DIR"),
-        function: ops::FUNCTION,
-        bad_input: "tests/bad-input",
-    }
-}
 
 #[tokio::test]
 async fn the_events_every_function_refuses_alike_get_their_typed_answers() {
@@ -42,7 +32,7 @@ async fn a_panic_fails_one_invocation_as_internal_and_the_sandbox_keeps_serving(
         );
         assert_eq!(h.function.emf_wait(1).await[0]["ErrorType"], "Internal");
         let seal = json!({"operation": "seal", "plaintext": "aGk=", "keyId": h.key.alias});
-        let outs = futures_like_join(&h, &seal, 4).await;
+        let outs = at_once(&h, &seal, 4).await;
         for out in outs {
             assert!(
                 matches!(out, Outcome::Ok(_)),
@@ -57,21 +47,6 @@ async fn a_panic_fails_one_invocation_as_internal_and_the_sandbox_keeps_serving(
             "the panic's message is in the logs"
         );
     }
-}
-
-/// `n` invocations of `event`, all in flight at once.
-async fn futures_like_join(h: &Harness, event: &serde_json::Value, n: usize) -> Vec<Outcome> {
-    let pending: Vec<_> = (0..n)
-        .map(|_| {
-            h.emulator
-                .submit(serde_json::to_vec(event).unwrap(), Duration::from_secs(10))
-        })
-        .collect();
-    let mut outs = Vec::new();
-    for p in pending {
-        outs.push(p.await.expect("an answer"));
-    }
-    outs
 }
 
 /// The function's timeout here; its margin is the default 500 ms.

@@ -8,36 +8,12 @@
 //!   next ask tries again;
 //! - nothing of the secret reaches the function's output, at any log level.
 
-#[path = "../probe/ops.rs"]
-mod ops;
+mod common;
 
-use kms_lambda_kit::testing::{admin_client, kms_url, Harness, Outcome, Project};
+use common::{at_once, ops, probe};
+use kms_lambda_kit::testing::{admin_client, kms_url, Harness};
 use serde_json::json;
 use std::time::Duration;
-
-fn probe() -> Project {
-    Project {
-        binary: env!("CARGO_BIN_EXE_kit-probe"),
-        root: env!("CARGO_MANIFEST_DIR"),
-        function: ops::FUNCTION,
-        bad_input: "tests/bad-input",
-    }
-}
-
-/// `event`, `n` invocations at once.
-async fn at_once(h: &Harness, event: &serde_json::Value, n: usize) -> Vec<Outcome> {
-    let pending: Vec<_> = (0..n)
-        .map(|_| {
-            h.emulator
-                .submit(serde_json::to_vec(event).unwrap(), Duration::from_secs(20))
-        })
-        .collect();
-    let mut outs = Vec::new();
-    for p in pending {
-        outs.push(p.await.expect("an answer"));
-    }
-    outs
-}
 
 fn decrypts(h: &Harness) -> usize {
     h.gate

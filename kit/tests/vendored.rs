@@ -1,8 +1,8 @@
 //! kit/ is the kit as it shipped: each file's SHA-256 is the one `MANIFEST` lists (the format of
-//! `sha256sum`, so `cd kit && sha256sum -c MANIFEST` says the same), and no file is missing or
-//! added. A function project keeps its vendored kit as it is, so that the next version can
-//! replace it whole (`make kit-update`); an edit made here would be lost then, or would keep the
-//! project from taking fixes.
+//! `sha256sum`, so `cd kit && sha256sum -c MANIFEST` — `shasum -a 256 -c MANIFEST` on macOS —
+//! says the same), and no file is missing or added. A function project keeps its vendored kit
+//! as it is, so that the next version can replace it whole (`make kit-update`); an edit made
+//! here would be lost then, or would keep the project from taking fixes.
 
 use aws_lc_rs::digest::{digest, SHA256};
 use std::collections::BTreeMap;
@@ -68,11 +68,34 @@ fn kit_is_the_kit_as_it_shipped() {
         problems.is_empty(),
         "kit/ is not kms-lambda-kit {VERSION} as it shipped (kit/MANIFEST):\n  {}\n\n\
          The kit is kept as shipped, so that a new version can replace it whole.\n\
-         - In a function project: undo the change (`git checkout -- kit/`); to take another \
-         version, `make kit-update FROM=<kms-lambda checkout>`. A change the kit needs belongs \
-         in kms-lambda, where its tests run.\n\
+         - In a function project: undo the change — {} To take another version: `make \
+         kit-update FROM=<kms-lambda checkout, or the template's zip or its URL>`. A change the \
+         kit needs belongs in kms-lambda, where its tests run.\n\
          - In kms-lambda itself: after changing the kit, `make kit-manifest` (and a line in \
          kit/CHANGELOG.md).",
-        problems.join("\n  ")
+        problems.join("\n  "),
+        undo()
     );
+}
+
+/// How to undo an edit of kit/ in this project: git, if git has the kit to restore from; else
+/// the same kit taken again (a copy made with `cargo lambda new` and `git init` was never
+/// committed, and `git checkout -- kit/` would fail: "pathspec 'kit/' did not match").
+fn undo() -> String {
+    let committed = std::process::Command::new("git")
+        .args(["ls-files", "--error-unmatch", "MANIFEST"])
+        .current_dir(KIT)
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if committed {
+        "`git checkout -- kit/ && git clean -fd kit/` (git holds the kit as committed).".into()
+    } else {
+        format!(
+            "git holds no kit to restore (this project was never committed): take kit {VERSION} \
+             again, `make kit-update FROM=<the kms-lambda checkout or template zip (or its URL) \
+             the project was made from>`; then commit, so that git can undo the next edit."
+        )
+    }
 }

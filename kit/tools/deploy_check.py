@@ -113,6 +113,19 @@ def translate(code_uri, parameters):
     return transform(template, parameters, NoManagedPolicies())
 
 
+CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
+
+
+def settled(cfn):
+    """The stack once no longer in progress (a minute at most)."""
+    for _ in range(600):
+        stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+        if not stack["StackStatus"].endswith("IN_PROGRESS"):
+            break
+        time.sleep(0.1)
+    return stack
+
+
 def prepare(bootstrap, state_path):
     pid, url = start_moto()
     try:
@@ -147,16 +160,8 @@ def deploy(pid, url, bootstrap, state_path):
 
     cfn_template = translate(f"s3://{BUCKET}/bootstrap.zip", {})
     cfn = client("cloudformation", url, admin)
-    cfn.create_stack(
-        StackName=STACK,
-        TemplateBody=json.dumps(cfn_template),
-        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
-    )
-    for _ in range(600):
-        stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
-        if not stack["StackStatus"].endswith("IN_PROGRESS"):
-            break
-        time.sleep(0.1)
+    cfn.create_stack(StackName=STACK, TemplateBody=json.dumps(cfn_template), Capabilities=CAPABILITIES)
+    stack = settled(cfn)
     if stack["StackStatus"] != "CREATE_COMPLETE":
         events = cfn.describe_stack_events(StackName=STACK)["StackEvents"]
         reasons = [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}" for e in events if "FAILED" in e["ResourceStatus"]]
@@ -167,7 +172,8 @@ def deploy(pid, url, bootstrap, state_path):
         if r.get("PhysicalResourceId") and r["ResourceStatus"] == "CREATE_COMPLETE"
     }
     # moto's CloudFormation has no AWS::CloudWatch::Alarm: it skips the alarms (cfn-lint, sam
-    # validate and tests/it/template.rs check them). Everything else must have been created.
+    # validate and the template check of tests/function.rs check them). Everything else must have
+    # been created.
     not_by_moto = {"AWS::CloudWatch::Alarm"}
     missing = [
         name for name, r in cfn_template["Resources"].items()
@@ -229,15 +235,10 @@ def deploy(pid, url, bootstrap, state_path):
                                    EncryptionContext={"LambdaFunctionName": function})["CiphertextBlob"]
                 s[field] = base64.b64encode(blob).decode()
         cfn.update_stack(
-            StackName=STACK, UsePreviousTemplate=True,
+            StackName=STACK, UsePreviousTemplate=True, Capabilities=CAPABILITIES,
             Parameters=[{"ParameterKey": s["parameter"], "ParameterValue": s["ciphertext"]} for s in secrets],
-            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
         )
-        for _ in range(600):
-            stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
-            if not stack["StackStatus"].endswith("IN_PROGRESS"):
-                break
-            time.sleep(0.1)
+        stack = settled(cfn)
         if stack["StackStatus"] != "UPDATE_COMPLETE":
             fail(f"the stack's update with the secrets: {stack['StackStatus']}")
         log("secrets: " + ", ".join(f"{s['variable']} encrypted with {s['key']} for {outputs['FunctionName']}"
@@ -520,7 +521,7 @@ def code(state_path):
     lam = client("lambda", state["url"], state["admin"])
     lam.update_function_configuration(FunctionName=name, Environment={"Variables": state["function"]["Environment"]})
 
-    # The path itself: make deploy-code, as docs/deploy.md has it.
+    # The path itself: make deploy-code, as the README has it.
     subprocess.run(["make", "--no-print-directory", "deploy-code", f"STACK={STACK}"], env=env, cwd=ROOT, check=True)
     rows, wrong = differences(os.path.join(target, "lambda", package, "bootstrap.zip"))
     log(f"read back after make deploy-code (cargo lambda deploy) onto {name}:")

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """template.managed-instances.yaml, checked against template.yaml.
 
-Merges the overlay into template.yaml as docs/deploy.md says to, translates the result with the SAM translator (as `sam deploy` would), lints the
-translated template with cfn-lint, and checks what the function needs there: a capacity provider,
+Merges the overlay into template.yaml as the overlay's own comments say to, translates the result
+with the SAM translator (as `sam deploy` would), lints the translated template with cfn-lint, and checks what the function needs there: a capacity provider,
 a published version, at least 2 GB, a concurrency Lambda accepts, no single glibc arena. Run from
 the .venv (`make lint`); nothing is deployed.
 """

@@ -284,37 +284,4 @@ mod tests {
         assert_eq!(e.kind(), ErrorType::PayloadTooLarge);
         assert!(e.message().contains("4700000"), "{e}");
     }
-
-    #[tokio::test]
-    async fn the_largest_signed_envelope_with_the_largest_key_and_context_fits_lambdas_answer() {
-        use kms_lambda_kit::__private::{base64_len, canonical_context, sealed_len, sign::Signer};
-        use kms_lambda_kit::LAMBDA_PAYLOAD_LIMIT;
-        // A key ARN of the largest size, a KMS data-key blob with room to spare, and a context of
-        // 8 KiB in a few dozen pairs: the envelope of the largest payload still fits.
-        let arn = "a".repeat(2048);
-        // Signed, the larger: a footer, and the public key in the context.
-        let mut context: HashMap<String, String> = (0..32)
-            .map(|i| (format!("key-{i:02}"), "v".repeat(250)))
-            .collect();
-        let signer = Signer::generate().unwrap();
-        context.insert(
-            kms_lambda_kit::__private::sign::PUBLIC_KEY.into(),
-            signer.public_key().into(),
-        );
-        let envelope = sealed_len(
-            &canonical_context(&context),
-            &arn,
-            &[0u8; 512],
-            MAX_ENVELOPE_PLAINTEXT,
-            true,
-        );
-        let answer = r#"{"ciphertext":"","keyId":"","mode":"envelope"}"#.len() + arn.len();
-        assert!(answer + base64_len(envelope) <= LAMBDA_PAYLOAD_LIMIT);
-        let request =
-            base64_len(MAX_ENVELOPE_PLAINTEXT) + r#"{"operation":"encrypt","plaintext":""}"#.len();
-        assert!(
-            LAMBDA_PAYLOAD_LIMIT - request > 16_000,
-            "room for a context and a key id"
-        );
-    }
 }

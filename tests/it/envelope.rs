@@ -148,3 +148,133 @@ async fn the_data_key_cache_honours_its_byte_limit() {
     }
     assert_eq!(count(&h.gate.targets(), "GenerateDataKey"), 2);
 }
+
+/// The same envelopes through the handler and an in-memory KMS (`testing::memory`): what the
+/// kit's envelope does for the sample operations, in milliseconds. Kept here, in the lab, so that
+/// a copy's samples carry their own behaviour only.
+mod in_memory {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use function::ops::FUNCTION;
+    use kms_lambda_kit::testing::memory::{app, MemoryApp};
+    use serde_json::{json, Value};
+    use std::collections::HashMap;
+
+    async fn roundtrip(app: &MemoryApp, payload: &[u8]) -> Value {
+        let enc = app.call(json!({"operation":"encrypt","plaintext":STANDARD.encode(payload),"encryptionContext":{"t":"1"}}))
+            .await
+            .unwrap();
+        let dec = app.call(json!({"operation":"decrypt","ciphertext":enc["ciphertext"],"encryptionContext":{"t":"1"}}))
+            .await
+            .unwrap();
+        assert_eq!(dec["plaintext"], STANDARD.encode(payload));
+        assert_eq!(dec["mode"], enc["mode"]);
+        enc
+    }
+
+    #[tokio::test]
+    async fn without_a_cache_every_envelope_costs_kms_calls() {
+        let (app, kms) = app(&FUNCTION, &[]);
+        for _ in 0..3 {
+            roundtrip(&app, &vec![1u8; 5000]).await;
+        }
+        assert_eq!(kms.calls().len(), 6);
+    }
+
+    #[tokio::test]
+    async fn the_data_key_cache_cuts_kms_calls_within_its_message_limit() {
+        let (app, kms) = app(
+            &FUNCTION,
+            &[
+                ("DATA_KEY_CACHE_MAX_AGE_SECONDS", "300"),
+                ("DATA_KEY_CACHE_MAX_MESSAGES", "2"),
+            ],
+        );
+        for _ in 0..4 {
+            roundtrip(&app, &vec![1u8; 5000]).await;
+        }
+        let calls = kms.calls();
+        let generated = calls
+            .iter()
+            .filter(|c| c.starts_with("GenerateDataKey"))
+            .count();
+        let decrypted = calls.len() - generated;
+        // Four messages, two per data key: two GenerateDataKey; the second envelope of each key
+        // finds its decrypted data key cached.
+        assert_eq!(generated, 2, "{calls:?}");
+        assert_eq!(decrypted, 2, "{calls:?}");
+    }
+
+    #[tokio::test]
+    async fn a_signed_envelope_round_trips_returning_its_verification_key_and_never_takes_a_cached_data_key(
+    ) {
+        let (app, kms) = app(
+            &FUNCTION,
+            &[
+                ("DATA_KEY_CACHE_MAX_AGE_SECONDS", "300"),
+                ("DATA_KEY_CACHE_MAX_MESSAGES", "100"),
+            ],
+        );
+        for _ in 0..2 {
+            let enc = app.call(json!({"operation":"encrypt","plaintext":"c2lnbmVk","encryptionContext":{"t":"1"},"signed":true}))
+                .await
+                .unwrap();
+            assert_eq!(enc["mode"], "envelope");
+            let blob = STANDARD
+                .decode(enc["ciphertext"].as_str().unwrap())
+                .unwrap();
+            assert_eq!(blob[1..3], [0x05, 0x78], "suite 0x0578");
+            let dec = app.call(json!({"operation":"decrypt","ciphertext":enc["ciphertext"],"encryptionContext":{"t":"1"}}))
+                .await
+                .unwrap();
+            assert_eq!(dec["plaintext"], "c2lnbmVk");
+            let context = dec["encryptionContext"].as_object().unwrap();
+            assert_eq!(context["t"], "1");
+            assert!(context.contains_key("aws-crypto-public-key"), "{context:?}");
+        }
+        let generated = kms
+            .calls()
+            .iter()
+            .filter(|c| c.starts_with("GenerateDataKey"))
+            .count();
+        assert_eq!(
+            generated,
+            2,
+            "one data key per signed message: {:?}",
+            kms.calls()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_largest_signed_envelope_with_the_largest_key_and_context_fits_lambdas_answer() {
+        use kms_lambda_kit::__private::{base64_len, canonical_context, sealed_len, sign::Signer};
+        use kms_lambda_kit::LAMBDA_PAYLOAD_LIMIT;
+        // A key ARN of the largest size, a KMS data-key blob with room to spare, and a context of
+        // 8 KiB in a few dozen pairs: the envelope of the largest payload still fits.
+        let arn = "a".repeat(2048);
+        // Signed, the larger: a footer, and the public key in the context.
+        let mut context: HashMap<String, String> = (0..32)
+            .map(|i| (format!("key-{i:02}"), "v".repeat(250)))
+            .collect();
+        let signer = Signer::generate().unwrap();
+        context.insert(
+            kms_lambda_kit::__private::sign::PUBLIC_KEY.into(),
+            signer.public_key().into(),
+        );
+        let envelope = sealed_len(
+            &canonical_context(&context),
+            &arn,
+            &[0u8; 512],
+            function::ops::encrypt::MAX_ENVELOPE_PLAINTEXT,
+            true,
+        );
+        let answer = r#"{"ciphertext":"","keyId":"","mode":"envelope"}"#.len() + arn.len();
+        assert!(answer + base64_len(envelope) <= LAMBDA_PAYLOAD_LIMIT);
+        let request = base64_len(function::ops::encrypt::MAX_ENVELOPE_PLAINTEXT)
+            + r#"{"operation":"encrypt","plaintext":""}"#.len();
+        assert!(
+            LAMBDA_PAYLOAD_LIMIT - request > 16_000,
+            "room for a context and a key id"
+        );
+    }
+}

@@ -24,7 +24,7 @@ fn open_bytes(blob: &[u8], key: &DataKey) -> Result<Vec<u8>, Error> {
     open(&message, key).map(|p| p.to_vec())
 }
 
-/// A message made by the official Python ESDK (`scripts/esdk_vectors.py`).
+/// A message made by the official Python ESDK (the template's `scripts/esdk_vectors.py`).
 struct Vector {
     name: String,
     message: Vec<u8>,

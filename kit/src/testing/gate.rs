@@ -18,8 +18,9 @@
 //! answers (throttling, 5xx) for the next requests; hanging; refusing connections. It counts
 //! requests, connections and rejections.
 //!
-//! Used by the integration tests (`tests/support`) and runnable on its own:
-//! `cargo run --example kms-gate -- --upstream http://127.0.0.1:4599 --clock-offset 15m`.
+//! Used by the kit's and a function's integration tests ([`Harness`](super::Harness)); the
+//! template's `examples/kms-gate` runs it on its own (in kms-lambda: `cargo run --example
+//! kms-gate -- --upstream http://127.0.0.1:4599 --clock-offset 15m`).
 
 #![allow(dead_code)]
 

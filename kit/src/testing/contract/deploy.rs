@@ -17,9 +17,9 @@
 //! - each secret's variable holding a ciphertext encrypted for another function: what asks for it
 //!   is `Configuration`, naming the variable.
 //!
-//! On an arm64 host the artefact runs natively; elsewhere under qemu. Without qemu and the arm64
-//! C library it cannot run: then the host build stands in and the output says so — under CI
-//! (`CI=true`) that is a failure.
+//! On a Linux arm64 host the artefact runs natively; elsewhere under qemu. Without qemu and the
+//! arm64 C library (macOS has neither) it cannot run: then the host build stands in and the
+//! output says so — under CI (`CI=true`) that is a failure.
 
 use crate::testing::events::run_sample_events;
 use crate::testing::{Emulator, Gate, Outcome, Process, Project};
@@ -57,7 +57,9 @@ fn script(args: &[&str]) -> String {
 fn program(project: &Project) -> (String, Vec<String>, &'static str) {
     let bootstrap =
         std::env::var("KMS_LAMBDA_DEPLOY_BOOTSTRAP").expect("run by `make deploy-check`");
-    if std::env::consts::ARCH == "aarch64" {
+    // A Linux arm64 host runs the Linux arm64 artefact as Lambda does (a Mac's arm64 cannot:
+    // another operating system).
+    if cfg!(target_os = "linux") && std::env::consts::ARCH == "aarch64" {
         return (bootstrap, vec![], "the arm64 artefact, natively");
     }
     let qemu = Command::new(QEMU)

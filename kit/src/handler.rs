@@ -240,8 +240,9 @@ impl<F: std::future::Future> std::future::Future for CatchUnwind<F> {
 /// SnapStart: drop the client (its pooled connections and the clock skew it learned), the
 /// cached data keys and the decrypted secrets, and prepare the SDK configuration and HTTPS
 /// connector again, before the snapshot and again after restore: a snapshot never holds a
-/// plaintext, and the first ask after restore decrypts again. With the lazy cell nothing is built or sent before the
-/// snapshot, unless a copy of this template adds priming; then this hook is what keeps
+/// plaintext, and the first ask after restore decrypts again. With the lazy cell nothing is
+/// built or sent before the snapshot, unless a copy of this template adds priming; then this
+/// hook is what keeps
 /// connections, a learned skew and configuration read on another host at another time out of
 /// the restored sandbox.
 impl<B: BuildClient<Client = aws_sdk_kms::Client>> lambda_runtime::SnapStartResource for App<B> {
@@ -298,9 +299,19 @@ mod tests {
         use crate::key::Key;
         use crate::operation::{Ctx, Entry, Operation};
         use crate::Error;
+        use aws_sdk_kms::operation::encrypt::builders::EncryptFluentBuilder;
         use aws_sdk_kms::operation::encrypt::EncryptError;
         use aws_sdk_kms::primitives::Blob;
         use serde::{Deserialize, Serialize};
+
+        /// KMS `Encrypt` of one byte with `key`: what `seal` and `check` send.
+        fn encrypt_x(cx: &Ctx<'_>, key: &str) -> EncryptFluentBuilder {
+            cx.kms
+                .client()
+                .encrypt()
+                .key_id(key)
+                .plaintext(Blob::new(b"x".to_vec()))
+        }
 
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
@@ -320,13 +331,7 @@ mod tests {
             type Answer = Sealed;
             async fn run(self, cx: &Ctx<'_>) -> Result<Sealed, Error> {
                 let key = cx.key_id(self.key_id.as_deref())?;
-                let request = cx
-                    .kms
-                    .client()
-                    .encrypt()
-                    .key_id(key)
-                    .plaintext(Blob::new(b"x".to_vec()));
-                cx.kms.call(request).await?;
+                cx.kms.call(encrypt_x(cx, key)).await?;
                 Ok(Sealed { sealed: true })
             }
         }
@@ -349,15 +354,9 @@ mod tests {
             type Answer = Checked;
             async fn run(self, cx: &Ctx<'_>) -> Result<Checked, Error> {
                 let key = cx.key_id(self.key_id.as_deref())?;
-                let request = cx
-                    .kms
-                    .client()
-                    .encrypt()
-                    .key_id(key)
-                    .plaintext(Blob::new(b"x".to_vec()));
                 let answer = cx
                     .kms
-                    .call_expecting(request, EncryptError::is_disabled_exception)
+                    .call_expecting(encrypt_x(cx, key), EncryptError::is_disabled_exception)
                     .await?;
                 Ok(Checked {
                     disabled: answer.is_err(),

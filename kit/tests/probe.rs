@@ -13,7 +13,7 @@ mod common;
 use common::{at_once, probe};
 use kms_lambda_kit::testing::{contract, Harness, Outcome};
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[tokio::test]
 async fn the_events_every_function_refuses_alike_get_their_typed_answers() {
@@ -61,14 +61,7 @@ async fn three_kms_calls_each_answered_late_end_with_the_invocations_deadline() 
     // Without delay all three succeed: the operation works.
     assert_eq!(h.emulator.invoke(&event).await.ok()["calls"], 3);
     // 3 × 0.9 s is past 3 s less the 0.5 s margin: the third call is cut at 2.5 s.
-    h.gate.hang(Some(LATE));
-    let started = Instant::now();
-    let out = h
-        .emulator
-        .invoke_raw(serde_json::to_vec(&event).unwrap(), TIMEOUT)
-        .await;
-    let took = started.elapsed();
-    h.gate.hang(None);
+    let (out, took) = h.invoke_with_kms_late(&event, LATE, TIMEOUT).await;
     assert_eq!(out.error_type(), "DeadlineExceeded", "{out:?}");
     assert!(
         took < TIMEOUT,

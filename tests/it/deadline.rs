@@ -7,36 +7,14 @@
 use crate::support;
 
 use kms_lambda_kit::__private::{seal_with_keys, DataKey, EncryptedDataKey, KMS_PROVIDER_ID};
-use serde_json::{json, Value};
-use std::time::{Duration, Instant};
-use support::{Harness, Outcome, PROJECT};
+use serde_json::json;
+use std::time::Duration;
+use support::{Harness, PROJECT};
 
 /// The function's timeout in these scenarios; its margin is the default 500 ms.
 const TIMEOUT: Duration = Duration::from_secs(3);
 /// How late KMS answers each request.
 const LATE: Duration = Duration::from_millis(900);
-
-/// Sends `event` with [`TIMEOUT`] and KMS answering every request [`LATE`]: it must answer
-/// `DeadlineExceeded` before the invocation's deadline, and its EMF line (the invocation's
-/// second) say so; that line.
-async fn cut_by_the_deadline(h: &Harness, event: &Value) -> Value {
-    h.gate.hang(Some(LATE));
-    let started = Instant::now();
-    let out: Outcome = h
-        .emulator
-        .invoke_raw(serde_json::to_vec(event).unwrap(), TIMEOUT)
-        .await;
-    let took = started.elapsed();
-    h.gate.hang(None);
-    assert_eq!(out.error_type(), "DeadlineExceeded", "{out:?}");
-    assert!(
-        took < TIMEOUT,
-        "answered after {took:?}, past the invocation's deadline"
-    );
-    let line = h.function.emf_wait(2).await[1].clone();
-    assert_eq!(line["ErrorType"], "DeadlineExceeded", "{line}");
-    line
-}
 
 #[tokio::test]
 async fn an_envelope_decrypt_over_several_data_keys_ends_with_the_invocations_deadline() {
@@ -83,5 +61,14 @@ async fn an_envelope_decrypt_over_several_data_keys_ends_with_the_invocations_de
             .count(),
         3
     );
-    cut_by_the_deadline(&h, &event).await;
+    // KMS answering each request late: `DeadlineExceeded` before the invocation's deadline, and
+    // its EMF line (the invocation's second) says so.
+    let (out, took) = h.invoke_with_kms_late(&event, LATE, TIMEOUT).await;
+    assert_eq!(out.error_type(), "DeadlineExceeded", "{out:?}");
+    assert!(
+        took < TIMEOUT,
+        "answered after {took:?}, past the invocation's deadline"
+    );
+    let line = h.function.emf_wait(2).await[1].clone();
+    assert_eq!(line["ErrorType"], "DeadlineExceeded", "{line}");
 }

@@ -1,7 +1,7 @@
 //! The pieces of a test of the real binary: the local KMS, keys of each kind, and the
 //! [`Harness`] that puts them together with the gate, the emulator and the running function.
 
-use super::emulator::{Emulator, Process};
+use super::emulator::{Emulator, Outcome, Process};
 use super::gate::Gate;
 use super::{tls, Project};
 use crate::key::Key;
@@ -282,6 +282,27 @@ impl Harness {
         self.keys()
             .map(|k| (k.kind.local_alias(), k.alias.clone()))
             .collect()
+    }
+
+    /// Sends `event` with `left` until its deadline while KMS answers every request `late` (the
+    /// gate's [`hang`](Gate::hang), taken back before this returns): what the function answered
+    /// and how long it took — a test of an operation's deadline asks for `DeadlineExceeded` in
+    /// less than `left`.
+    pub async fn invoke_with_kms_late(
+        &self,
+        event: &serde_json::Value,
+        late: Duration,
+        left: Duration,
+    ) -> (Outcome, Duration) {
+        self.gate.hang(Some(late));
+        let started = Instant::now();
+        let out = self
+            .emulator
+            .invoke_raw(serde_json::to_vec(event).expect("a JSON event"), left)
+            .await;
+        let took = started.elapsed();
+        self.gate.hang(None);
+        (out, took)
     }
 
     /// Waits for the function to finish INIT (its first `/next` poll).

@@ -188,6 +188,17 @@ async fn sample_events(
     out
 }
 
+/// The sample events that did not succeed: (file, outcome).
+async fn failed_sample_events(
+    project: &Project,
+    d: &Deployed,
+    aliases: &[(String, String)],
+) -> Vec<(String, Outcome)> {
+    let mut failed = sample_events(project, d, aliases).await;
+    failed.retain(|(_, o)| !matches!(o, Outcome::Ok(_)));
+    failed
+}
+
 /// The deploy rehearsal's function side, as the module documentation says; `make deploy-check`
 /// runs it (through a test marked `#[ignore]`) after `kit/tools/deploy_check.py prepare`.
 pub async fn deploy(project: &Project) {
@@ -259,11 +270,7 @@ pub async fn deploy(project: &Project) {
             script(&["policy", &path, "--without", sid, action]);
             // Afresh: a secret decrypted before would hide its statement's removal.
             d = start(project, &state, &gate, &[]).await;
-            let outcomes = sample_events(project, &d, &aliases).await;
-            let failed: Vec<&(String, Outcome)> = outcomes
-                .iter()
-                .filter(|(_, o)| !matches!(o, Outcome::Ok(_)))
-                .collect();
+            let failed = failed_sample_events(project, &d, &aliases).await;
             assert!(
                 !failed.is_empty(),
                 "without {action} in {sid} every sample event still succeeded: the role grants \
@@ -299,11 +306,7 @@ pub async fn deploy(project: &Project) {
         let variable = secret["variable"].as_str().unwrap();
         let other = secret["other_ciphertext"].as_str().unwrap().to_string();
         let refused = start(project, &state, &gate, &[(variable, other)]).await;
-        let outcomes = sample_events(project, &refused, &aliases).await;
-        let failed: Vec<&(String, Outcome)> = outcomes
-            .iter()
-            .filter(|(_, o)| !matches!(o, Outcome::Ok(_)))
-            .collect();
+        let failed = failed_sample_events(project, &refused, &aliases).await;
         assert!(
             !failed.is_empty(),
             "with {variable} encrypted for another function, every sample event succeeded"
